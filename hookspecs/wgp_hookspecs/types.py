@@ -1,0 +1,561 @@
+"""Public types shared by the host and its plugins.
+
+Nothing here imports torch or numpy: media arrays are typed ``Any`` and are
+numpy arrays at run time (uint8 frames ``[T, H, W, 3]``, float32 audio
+``[samples, channels]``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, ContextManager, Iterable, Mapping, Protocol, Sequence
+
+#: Version of the event, request and record JSON layouts.
+SCHEMA_VERSION = 1
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class UserError(Exception):
+    """Bad input from the user: the CLI prints one line and exits with status 2."""
+
+
+class ParameterError(UserError):
+    """A parameter failed validation; the message names the parameter and the rule."""
+
+    def __init__(self, param: str, rule: str) -> None:
+        super().__init__(f"{param}: {rule}")
+        self.param = param
+        self.rule = rule
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its cancel token is set; the job writes nothing."""
+
+
+# --------------------------------------------------------------------------- parameters
+
+_PARAM_TYPES = ("int", "float", "str", "bool", "path", "image", "video")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a model's schema: type, default and constraints.
+
+    ``multiple_of`` with ``remainder`` expresses rules such as "frames must be
+    4n+1" (``multiple_of=4, remainder=1``).  Media types (``image``, ``video``,
+    ``path``) hold a file path and are checked to exist.
+    """
+
+    name: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    multiple_of: int | None = None
+    remainder: int = 0
+
+    def __post_init__(self) -> None:
+        if self.type not in _PARAM_TYPES:
+            raise ValueError(f"param {self.name}: unknown type {self.type!r}")
+
+    def coerce(self, value: Any) -> Any:
+        """Convert a value from the command line or JSON to this parameter's type."""
+        if value is None:
+            return None
+        try:
+            if self.type == "int":
+                if isinstance(value, bool):
+                    raise ValueError
+                if isinstance(value, float):
+                    if not value.is_integer():
+                        raise ValueError
+                    return int(value)
+                return int(str(value).strip(), 10) if isinstance(value, str) else int(value)
+            if self.type == "float":
+                if isinstance(value, bool):
+                    raise ValueError
+                result = float(value)
+                if not math.isfinite(result):
+                    raise ValueError
+                return result
+            if self.type == "bool":
+                if isinstance(value, bool):
+                    return value
+                text = str(value).strip().lower()
+                if text in _TRUE:
+                    return True
+                if text in _FALSE:
+                    return False
+                raise ValueError
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+        except (TypeError, ValueError):
+            raise ParameterError(self.name, f"expected {self.type}, got {value!r}") from None
+
+    def validate(self, value: Any) -> Any:
+        """Coerce and check ``value``; returns the clean value or raises ParameterError."""
+        value = self.coerce(value)
+        if value is None:
+            if self.required:
+                raise ParameterError(self.name, "is required")
+            return None
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(str(c) for c in self.choices)
+            raise ParameterError(self.name, f"must be one of {allowed} (got {value!r})")
+        if self.minimum is not None and value < self.minimum:
+            raise ParameterError(self.name, f"must be at least {self.minimum:g} (got {value!r})")
+        if self.maximum is not None and value > self.maximum:
+            raise ParameterError(self.name, f"must be at most {self.maximum:g} (got {value!r})")
+        if self.multiple_of and value % self.multiple_of != self.remainder:
+            raise ParameterError(self.name, f"{self.rule_text()} (got {value}; {self.nearest_text(value)})")
+        if self.type == "str" and "\x00" in value:
+            raise ParameterError(self.name, "must not contain NUL characters")
+        return value
+
+    def rule_text(self) -> str:
+        if not self.multiple_of:
+            return ""
+        if self.remainder:
+            return f"must be {self.multiple_of}n+{self.remainder}"
+        return f"must be a multiple of {self.multiple_of}"
+
+    def nearest_text(self, value: int) -> str:
+        step = self.multiple_of or 1
+        below = value - ((value - self.remainder) % step)
+        above = below + step
+        options = [v for v in (below, above) if self.minimum is None or v >= self.minimum]
+        return "nearest valid: " + " or ".join(str(v) for v in options)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON description used by ``wgp models --json``."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "default": self.default}
+        for key in ("minimum", "maximum", "choices", "multiple_of"):
+            if getattr(self, key) is not None:
+                out[key] = list(getattr(self, key)) if key == "choices" else getattr(self, key)
+        if self.multiple_of:
+            out["remainder"] = self.remainder
+            out["rule"] = self.rule_text()
+        if self.required:
+            out["required"] = True
+        if self.help:
+            out["help"] = self.help
+        return out
+
+
+def replace_params(params: Iterable[Param], **changes: Mapping[str, Any]) -> tuple[Param, ...]:
+    """Return ``params`` with fields of the named ones changed, e.g. ``fps={"default": 24}``."""
+    import dataclasses
+
+    out = []
+    for p in params:
+        out.append(dataclasses.replace(p, **changes[p.name]) if p.name in changes else p)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model id of a family, with everything needed to validate a request for it."""
+
+    id: str
+    capabilities: frozenset[str]
+    params: tuple[Param, ...]
+    description: str = ""
+    #: Default weights location: a Hugging Face repo id or a folder.
+    weights: str | None = None
+    #: Family-private settings (pipeline class, expert boundary, ...).
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def param(self, name: str) -> Param | None:
+        for p in self.params:
+            if p.name == name:
+                return p
+        return None
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """How to load a model: weights location, device, dtype and offloading.
+
+    ``device``, ``dtype`` and ``offload`` keep the user's words (``auto`` included);
+    the family resolves them when it loads, because only it imports torch.
+    """
+
+    weights: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    offload: str = "none"
+    vae_tiling: bool | None = None
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.weights, self.device, self.dtype, self.offload, self.vae_tiling)
+
+
+class LoadedModel(Protocol):
+    """What a family's ``load`` returns; kept in the runner's cache between jobs."""
+
+    def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult: ...
+
+    def unload(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family: its model ids and the callables that load and build them.
+
+    ``load(spec, plan)`` returns a :class:`LoadedModel`; it is the first place a
+    family may import torch.  ``build_tiny(spec, folder)`` writes a random-weight
+    copy for tests (``wgp models tiny``).  ``check(spec, params)`` runs extra
+    capability checks before any weight is loaded and returns warnings.
+    """
+
+    name: str
+    models: tuple[ModelSpec, ...]
+    load: Callable[[ModelSpec, LoadPlan], LoadedModel]
+    build_tiny: Callable[[ModelSpec, Any], None] | None = None
+    check: Callable[[ModelSpec, Mapping[str, Any]], list[str]] | None = None
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request: the model id and every parameter, seed resolved.
+
+    Treat it as immutable: it is the frozen core of a job and is replayed as-is.
+    """
+
+    model: str
+    params: Mapping[str, Any]
+
+    @property
+    def prompt(self) -> str:
+        return str(self.params.get("prompt") or "")
+
+    @property
+    def seed(self) -> int | None:
+        return self.params.get("seed")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self.params.get(name)
+        return default if value is None else value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, "model": self.model, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationRequest:
+        if not isinstance(data, Mapping) or "model" not in data or not isinstance(data.get("params"), Mapping):
+            raise UserError("a request needs 'model' and a 'params' object")
+        return cls(model=str(data["model"]), params=dict(data["params"]))
+
+
+class CancelToken:
+    """Set from another thread (Ctrl-C, the control channel); checked at every step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise JobCancelled(self.reason or "cancelled")
+
+
+@dataclass
+class GenerationContext:
+    """Handed to :meth:`LoadedModel.generate`.
+
+    Call ``step(i, total)`` after every denoising step (``i`` counts from 1): it
+    reports progress and raises :class:`JobCancelled` when the job was cancelled,
+    which a diffusers step callback turns into a hard stop.  ``step_hooks`` are
+    called as ``hook(model, i, total)`` before the event (adapters use them for
+    per-step weights).
+    """
+
+    job: str
+    cancel: CancelToken
+    emit: Callable[..., None]
+    plan: LoadPlan = field(default_factory=LoadPlan)
+    step_hooks: list[Callable[[Any, int, int], None]] = field(default_factory=list)
+
+    def step(self, i: int, total: int, model: Any = None, **fields: Any) -> None:
+        self.cancel.raise_if_cancelled()
+        for hook in self.step_hooks:
+            hook(model, i, total)
+        self.emit("step", step=i, total=total, **fields)
+
+    def warn(self, message: str) -> None:
+        self.emit("job.warning", message=message)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class AudioTrack:
+    """Audio samples (float32 ``[samples, channels]`` in -1..1) and what is known of them."""
+
+    samples: Any
+    sample_rate: int
+    language: str | None = None
+    #: Codec of the source this track came from, when it came from a file.
+    codec: str | None = None
+    title: str | None = None
+
+    @property
+    def channels(self) -> int:
+        shape = getattr(self.samples, "shape", (0, 1))
+        return int(shape[1]) if len(shape) > 1 else 1
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate) if self.sample_rate else 0.0
+
+
+@dataclass
+class GenerationResult:
+    """What a model produced. Any of the media fields may be empty."""
+
+    #: uint8 frames ``[T, H, W, 3]``.
+    video: Any = None
+    fps: float | None = None
+    #: uint8 images ``[H, W, 3]`` or ``[H, W, 4]``.
+    images: list[Any] = field(default_factory=list)
+    audio: list[AudioTrack] = field(default_factory=list)
+    #: float32 alpha mattes ``[T, H, W]`` in 0..1.
+    mattes: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def kinds(self) -> set[str]:
+        out = set()
+        if self.video is not None and len(self.video):
+            out.add("video")
+        if self.images:
+            out.add("image")
+        if self.audio:
+            out.add("audio")
+        if self.mattes is not None:
+            out.add("mattes")
+        return out
+
+
+@dataclass
+class Artifact:
+    """A file a job produced, as recorded in events, manifests and job results."""
+
+    role: str
+    path: str
+    media_type: str
+    sha256: str
+    bytes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "role": self.role,
+            "path": self.path,
+            "media_type": self.media_type,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+        }
+        out.update(self.metadata)
+        return out
+
+
+@dataclass
+class ProgressEvent:
+    """One event on the progress channel; ``to_dict`` gives the JSON contract."""
+
+    event: str
+    job: str | None = None
+    ts: float = field(default_factory=time.time)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema": SCHEMA_VERSION, "event": self.event, "job": self.job, "ts": self.ts}
+        out.update(self.fields)
+        return out
+
+
+# --------------------------------------------------------------------------- writers and sinks
+
+
+class OutputContext(Protocol):
+    """The single place writers put files (the host's media persistence).
+
+    ``persist`` names the file from the job's template (``tag`` is appended to
+    the name, e.g. an image's index), lets ``write(tmp_path)`` fill a temporary
+    file, then moves it into place atomically, hashes it and emits an
+    ``artifact`` event.  Writers never open output paths themselves.
+    """
+
+    #: ``embedded``, ``json`` or ``none``.
+    metadata_mode: str
+    #: The generation record (request, seed, model, versions, adapters, timings).
+    record: Mapping[str, Any]
+    #: Writer options from the CLI and config (``video_codec``, ``crf``, ...).
+    options: Mapping[str, Any]
+    #: Artifacts written so far in this job, in order.
+    artifacts: Sequence[Artifact]
+
+    def persist(
+        self,
+        role: str,
+        suffix: str,
+        media_type: str,
+        write: Callable[[Any], None],
+        metadata: Mapping[str, Any] | None = None,
+        tag: str | None = None,
+    ) -> Artifact: ...
+
+
+class Writer(ABC):
+    """Writes the parts of a result it accepts (``kinds``) through an OutputContext."""
+
+    name: ClassVar[str]
+    #: Result kinds this writer accepts: ``video``, ``image``, ``audio``, ``mattes``, ``artifacts``.
+    kinds: ClassVar[frozenset[str]]
+    description: ClassVar[str] = ""
+    #: Writers run in ascending order; ``artifacts`` writers (manifests) run after media.
+    order: ClassVar[int] = 100
+
+    @abstractmethod
+    def write(self, result: GenerationResult, output: OutputContext) -> None:
+        """Write what this writer handles; raise ``OSError`` on I/O failure."""
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """Per-run options for a progress sink."""
+
+    #: A text stream (stdout/stderr) or a file path to append JSON lines to.
+    target: Any = None
+    #: Whether the sink's stream is an interactive terminal.
+    tty: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProgressSink(ABC):
+    """Receives every event of a run; one instance per run."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: SinkOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def emit(self, event: ProgressEvent) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional to override
+        """Flush and release resources at the end of the run."""
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class Adapter(ABC):
+    """Shapes a job (at submit time) or a loaded model (at run time).
+
+    ``resolve`` turns what the user asked for into a JSON payload frozen into the
+    job, so a worker replays the job from the payload alone; ``apply`` applies
+    that payload to a loaded model for one generation and undoes it on exit.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def resolve(self, request: GenerationRequest, options: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Return this adapter's payload for the job, or None when it is not used."""
+        return None
+
+    def transform(self, request: GenerationRequest, payload: Mapping[str, Any]) -> GenerationRequest:
+        """Return the request to generate with (e.g. with an enhanced prompt)."""
+        return request
+
+    def apply(
+        self, model: LoadedModel, payload: Mapping[str, Any], context: GenerationContext
+    ) -> ContextManager[None] | None:
+        """Return a context manager that applies the payload and undoes it, or None."""
+        return None
+
+
+# --------------------------------------------------------------------------- queue
+
+JOB_STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+
+
+@dataclass
+class JobRecord:
+    """A job as a queue backend stores it."""
+
+    id: str
+    state: str
+    job: dict[str, Any]
+    priority: int = 0
+    attempts: int = 0
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class QueueBackend(ABC):
+    """Stores jobs and hands them to workers; ``claim`` must be atomic."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = options
+
+    @abstractmethod
+    def add(self, job: Mapping[str, Any], priority: int = 0) -> str: ...
+
+    @abstractmethod
+    def claim(self, worker: str) -> JobRecord | None: ...
+
+    @abstractmethod
+    def update(self, job_id: str, **fields: Any) -> None: ...
+
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    @abstractmethod
+    def list(self, states: Sequence[str] | None = None) -> list[JobRecord]: ...
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections."""

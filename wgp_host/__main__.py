@@ -1,0 +1,3 @@
+from wgp_host.cli import main
+
+main()

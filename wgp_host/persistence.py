@@ -1,0 +1,143 @@
+"""Media persistence: the single place where artifacts are written.
+
+Writers hand a ``write(tmp_path)`` callable to :meth:`MediaPersistence.persist`;
+it writes into a hidden temporary file in the output folder, fsyncs it, hashes
+it and links it to its final name without ever replacing an existing file (a
+name collision takes the next free ``-N`` name), then emits one ``artifact``
+event.  A job that fails or is cancelled rolls its artifacts back.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from wgp_hookspecs import Artifact
+
+from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_path_for
+
+TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
+RETRIES = 3
+
+
+class MediaPersistence:
+    """Implements :class:`wgp_hookspecs.OutputContext` for one job."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        stem: str,
+        *,
+        record: Mapping[str, Any],
+        metadata_mode: str = "embedded",
+        options: Mapping[str, Any] | None = None,
+        emit: Callable[..., Any] | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.stem = stem
+        self.record = record
+        self.metadata_mode = metadata_mode
+        self.options = dict(options or {})
+        self.artifacts: list[Artifact] = []
+        self._emit = emit
+
+    def persist(
+        self,
+        role: str,
+        suffix: str,
+        media_type: str,
+        write: Callable[[Path], None],
+        metadata: Mapping[str, Any] | None = None,
+        tag: str | None = None,
+    ) -> Artifact:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{self.stem}_{tag}" if tag else self.stem
+        tmp = self._write_with_retries(self.output_dir / f"{stem}{suffix}", write)
+        try:
+            digest = sha256_file(tmp)
+            size = tmp.stat().st_size
+            final = _link_unique(tmp, self.output_dir, stem, suffix)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(self.output_dir)
+        artifact = Artifact(role, str(final), media_type, digest, size, dict(metadata or {}))
+        self.artifacts.append(artifact)
+        if self._emit is not None:
+            self._emit("artifact", **artifact.to_dict())
+        return artifact
+
+    def _write_with_retries(self, target: Path, write: Callable[[Path], None]) -> Path:
+        for attempt in range(RETRIES):
+            tmp = temp_path_for(target)
+            try:
+                write(tmp)
+                fsync_file(tmp)
+                return tmp
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                if exc.errno not in TRANSIENT_ERRNOS or attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2**attempt)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        raise AssertionError("unreachable")
+
+    def rollback(self) -> None:
+        """Delete every artifact of this job (used when the job fails or is cancelled)."""
+        for artifact in self.artifacts:
+            Path(artifact.path).unlink(missing_ok=True)
+        self.artifacts.clear()
+
+
+def _link_unique(tmp: Path, folder: Path, stem: str, suffix: str) -> Path:
+    """Give ``tmp`` its final name atomically, never overwriting another file."""
+    for n in range(10_000):
+        final = folder / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n + 1}{suffix}")
+        try:
+            os.link(tmp, final)
+            return final
+        except FileExistsError:
+            continue
+        except OSError as exc:  # filesystems without hard links
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            if final.exists():
+                continue
+            os.replace(tmp, final)
+            return final
+    raise FileExistsError(f"no free file name for {stem}{suffix} in {folder}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(folder: Path, older_than_s: float = 0.0) -> int:
+    """Delete temporary files left by a killed process; returns how many."""
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(Path(folder).glob(TMP_PREFIX + "*"))
+    except OSError:
+        return 0
+    for path in entries:
+        try:
+            if now - path.stat().st_mtime >= older_than_s:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed

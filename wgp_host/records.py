@@ -1,0 +1,60 @@
+"""Reading the generation record back from an output file or its JSON sidecar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from wgp_hookspecs import UserError
+
+from .defaults.image import PNG_KEY
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The record embedded in ``path`` (MP4/MKV/MOV tags, PNG text, WAV/FLAC comment), or in its sidecar."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"file not found: {path}")
+    candidates = [p] if p.suffix == ".json" else [p.with_name(p.name + ".json"), p.with_suffix(".json")]
+    for sidecar in candidates:
+        if sidecar.is_file():
+            record = _parse(sidecar.read_text(encoding="utf-8"), sidecar)
+            if record is not None:
+                return record.get("record", record) if "request" not in record else record
+    text = _embedded(p)
+    record = _parse(text, p) if text else None
+    if record is None:
+        raise UserError(f"{path} carries no wgp generation record (written with --metadata-mode none?)")
+    return record
+
+
+def _parse(text: str, where: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise UserError(f"{where}: the wgp record is not valid JSON") from None
+    if isinstance(data, dict) and isinstance(data.get("record"), dict):
+        data = data["record"]
+    return data if isinstance(data, dict) and isinstance(data.get("request"), dict) else None
+
+
+def _embedded(p: Path) -> str | None:
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".png":
+            from PIL import Image
+
+            with Image.open(p) as img:
+                return img.text.get(PNG_KEY) if hasattr(img, "text") else None
+        if suffix in (".wav", ".flac"):
+            import soundfile
+
+            with soundfile.SoundFile(str(p)) as fh:
+                return fh.comment or None
+        import av
+
+        with av.open(str(p)) as container:
+            return container.metadata.get("comment")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"cannot read {p}: {exc}") from None

@@ -1,0 +1,241 @@
+"""The runner: one job from request to artifacts.
+
+capability checks -> weights location -> model cache (load or reuse) ->
+adapters applied -> ``generate`` with progress and a cancel token -> writers
+through media persistence -> ``job.finished`` (or ``job.failed`` /
+``job.cancelled`` with every artifact of the job rolled back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from wgp_hookspecs import (
+    SCHEMA_VERSION,
+    Artifact,
+    CancelToken,
+    GenerationContext,
+    JobCancelled,
+    LoadPlan,
+    UserError,
+)
+
+from .job import Job
+from .naming import render_stem, template_fields
+from .persistence import MediaPersistence
+from .plugins import PluginHost
+from .progress import ProgressChannel
+
+
+@dataclass
+class JobOutcome:
+    """How a job ended: ``finished``, ``failed`` or ``cancelled``."""
+
+    job: str
+    state: str
+    artifacts: list[Artifact] = field(default_factory=list)
+    error: str | None = None
+    user_error: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "state": self.state,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "error": self.error,
+            "timings": self.timings,
+            "metadata": self.metadata,
+        }
+
+
+class ModelCache:
+    """Keeps one loaded model; a job for another model or plan evicts it first."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.model: Any = None
+        self.loads = 0
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self.model if self.key == key else None
+
+    def put(self, key: tuple[Any, ...], model: Any) -> None:
+        self.key, self.model = key, model
+        self.loads += 1
+
+    def evict(self) -> tuple[Any, ...] | None:
+        old_key, model = self.key, self.model
+        self.key, self.model = None, None
+        if model is not None:
+            unload = getattr(model, "unload", None)
+            if unload is not None:
+                unload()
+            del model
+            gc.collect()
+        return old_key
+
+
+def resolve_weights(spec: Any, plan: LoadPlan, model_paths: Mapping[str, str]) -> str | None:
+    """``--model-path`` > config ``model_paths[id]`` > the family's default location."""
+    if plan.weights:
+        return plan.weights
+    if spec.id in model_paths:
+        return str(model_paths[spec.id])
+    return spec.weights
+
+
+def plugin_versions(host: PluginHost) -> dict[str, str]:
+    return {info.distribution: info.version for info in host.plugins.values() if info.status == "ok"}
+
+
+class Runner:
+    """Runs jobs one at a time; keeps the model cache between them."""
+
+    def __init__(self, host: PluginHost, model_paths: Mapping[str, str] | None = None) -> None:
+        self.host = host
+        self.model_paths = dict(model_paths or {})
+        self.cache = ModelCache()
+        self._adapters: dict[str, Any] = {}
+
+    def adapter(self, name: str) -> Any:
+        if name not in self._adapters:
+            if name not in self.host.registry.adapters:
+                raise UserError(f"job needs adapter {name!r}, which no loaded plugin provides")
+            self._adapters[name] = self.host.registry.adapters[name]()
+        return self._adapters[name]
+
+    def writers_for(self, names: tuple[str, ...] | list[str]) -> list[Any]:
+        writers = [self.host.writer(name) for name in names]
+        return sorted(writers, key=lambda w: (w.order, w.name))
+
+    def run(self, job: Job, channel: ProgressChannel, cancel: CancelToken | None = None) -> JobOutcome:
+        cancel = cancel or CancelToken()
+        emit = channel.bind(job.id)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        persistence: MediaPersistence | None = None
+        emit("job.started", model=job.request.model, params=dict(job.request.params))
+        try:
+            family, spec = self.host.model(job.request.model)
+            writers = self.writers_for(job.output.writers)
+            for warning in (family.check(spec, job.request.params) if family.check else None) or []:
+                emit("job.warning", message=warning)
+            plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths))
+            model, reused = self._model(family, spec, plan, emit, timings)
+            request = job.request
+            adapters = [(self.adapter(name), payload) for name, payload in job.adapters.items()]
+            for adapter, payload in adapters:
+                request = adapter.transform(request, payload)
+            context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)
+            t0 = time.perf_counter()
+            with contextlib.ExitStack() as stack:
+                for adapter, payload in adapters:
+                    manager = adapter.apply(model, payload, context)
+                    if manager is not None:
+                        stack.enter_context(manager)
+                result = model.generate(request, context)
+            timings["generate_s"] = round(time.perf_counter() - t0, 4)
+            cancel.raise_if_cancelled()
+            record = self.record(job, plan, timings)
+            persistence = MediaPersistence(
+                Path(job.output.output_dir),
+                render_stem(job.output.filename_template, template_fields(request.params, spec.id, job.id)),
+                record=record,
+                metadata_mode=job.output.metadata_mode,
+                options=job.output.writer_options,
+                emit=emit,
+            )
+            t0 = time.perf_counter()
+            self._write(writers, result, persistence, cancel)
+            timings["write_s"] = round(time.perf_counter() - t0, 4)
+            if not persistence.artifacts:
+                raise UserError(
+                    f"no writer produced output for a {', '.join(sorted(result.kinds())) or 'empty'} result "
+                    f"(writers: {', '.join(job.output.writers) or 'none'})"
+                )
+            cancel.raise_if_cancelled()
+        except JobCancelled as exc:
+            if persistence is not None:
+                persistence.rollback()
+            emit("job.cancelled", reason=str(exc))
+            return JobOutcome(job.id, "cancelled", error=str(exc), timings=timings)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported as job.failed
+            if persistence is not None:
+                persistence.rollback()
+            user = isinstance(exc, UserError)
+            message = str(exc) if user else f"{type(exc).__name__}: {exc}"
+            if not user and _debug():
+                traceback.print_exc(file=sys.stderr)
+            emit("job.failed", error=message)
+            return JobOutcome(job.id, "failed", error=message, user_error=user, timings=timings)
+        timings["total_s"] = round(time.perf_counter() - started, 4)
+        artifacts = list(persistence.artifacts)
+        emit("job.finished", artifacts=[a.to_dict() for a in artifacts], model_reused=reused, timings=timings)
+        return JobOutcome(job.id, "finished", artifacts=artifacts, timings=timings, metadata=dict(result.metadata))
+
+    def _model(self, family: Any, spec: Any, plan: LoadPlan, emit: Any, timings: dict[str, float]) -> tuple[Any, bool]:
+        key = (spec.id, plan.key())
+        model = self.cache.get(key)
+        if model is not None:
+            return model, True
+        evicted = self.cache.evict()
+        if evicted is not None:
+            emit("model.unloaded", model=evicted[0])
+        emit("model.loading", model=spec.id, weights=plan.weights, device=plan.device, dtype=plan.dtype, offload=plan.offload)
+        t0 = time.perf_counter()
+        model = family.load(spec, plan)
+        timings["load_s"] = round(time.perf_counter() - t0, 4)
+        self.cache.put(key, model)
+        emit("model.loaded", model=spec.id, seconds=timings["load_s"])
+        return model, False
+
+    def _write(self, writers: list[Any], result: Any, persistence: MediaPersistence, cancel: CancelToken) -> None:
+        kinds = result.kinds() | {"artifacts"}
+        for writer in writers:
+            if writer.kinds & kinds:
+                writer.write(result, persistence)
+                cancel.raise_if_cancelled()
+
+    def record(self, job: Job, plan: LoadPlan, timings: Mapping[str, float]) -> dict[str, Any]:
+        """The generation record embedded in or written beside every output."""
+        from wgp_host import __version__
+
+        return {
+            "schema": SCHEMA_VERSION,
+            "wgp": __version__,
+            "job": job.id,
+            "model": job.request.model,
+            "seed": job.request.seed,
+            "request": job.request.to_dict(),
+            "weights": plan.weights,
+            "weights_revision": _weights_revision(plan.weights),
+            "plan": {"device": plan.device, "dtype": plan.dtype, "offload": plan.offload},
+            "adapters": {k: dict(v) for k, v in job.adapters.items()},
+            "plugins": plugin_versions(self.host),
+            "timings": dict(timings),
+        }
+
+
+def _weights_revision(weights: str | None) -> str | None:
+    """The commit of a Hugging Face cache snapshot folder, when the path shows it."""
+    if not weights:
+        return None
+    parts = Path(weights).parts
+    if len(parts) >= 2 and parts[-2] == "snapshots":
+        return parts[-1]
+    return None
+
+
+def _debug() -> bool:
+    import os
+
+    return bool(os.environ.get("WGP_DEBUG"))

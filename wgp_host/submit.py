@@ -1,0 +1,166 @@
+"""From CLI options to a frozen :class:`~wgp_host.job.Job`: shared by ``wgp run`` and ``wgp queue add``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from wgp_hookspecs import LoadPlan, SinkOptions, UserError
+
+from .assembly import assemble_request, load_settings, parse_resolution, parse_set
+from .job import Job, OutputOptions
+from .naming import check_template
+from .plugins import PluginHost
+from .progress import ProgressChannel
+from .runtime import Runtime
+
+#: CLI flag -> schema parameter name.
+FLAG_PARAMS = {
+    "prompt": "prompt",
+    "negative_prompt": "negative_prompt",
+    "seed": "seed",
+    "steps": "steps",
+    "guidance": "guidance",
+    "width": "width",
+    "height": "height",
+    "frames": "frames",
+    "fps": "fps",
+    "image_start": "image_start",
+    "image_end": "image_end",
+}
+METADATA_MODES = ("embedded", "json", "none")
+DEVICES_HELP = "auto|cpu|cuda[:N]|mps"
+
+
+@dataclass
+class SubmitOptions:
+    """Everything ``wgp run`` / ``wgp queue add`` accept, before validation."""
+
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    set_items: tuple[str, ...] = ()
+    resolution: str | None = None
+    settings: str | None = None
+    output_dir: str | None = None
+    writers: tuple[str, ...] = ()
+    metadata_mode: str | None = None
+    model_path: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    offload: str | None = None
+    vae_tiling: bool | None = None
+    writer_options: dict[str, Any] = field(default_factory=dict)
+    from_file: str | None = None
+
+
+def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[Job, list[str]]:
+    """Validate everything a job needs, before anything is loaded or written."""
+    settings_model, settings = (None, {})
+    if opts.settings:
+        settings_model, settings = load_settings(opts.settings)
+    if opts.from_file:
+        from .records import read_record
+
+        record = read_record(opts.from_file)
+        settings_model, settings = record["request"]["model"], dict(record["request"]["params"])
+    model_id = opts.model or settings_model
+    if not model_id:
+        raise UserError("no model given: use -m MODEL (see `wgp models`)")
+    family, spec = host.model(model_id)
+    flags = {FLAG_PARAMS[k]: v for k, v in opts.params.items() if v is not None}
+    if opts.resolution:
+        if "width" in flags or "height" in flags:
+            raise UserError("use either --resolution or --width/--height, not both")
+        flags["width"], flags["height"] = parse_resolution(opts.resolution)
+    flags.update(parse_set(opts.set_items))
+    request, warnings = assemble_request(
+        family,
+        spec,
+        settings=settings,
+        config_defaults=runtime.get("defaults", {}),
+        model_defaults=(runtime.get("model_defaults", {}) or {}).get(spec.id, {}),
+        flags=flags,
+    )
+    writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
+    for name in writers:
+        host.writer(name)  # unknown writer: an error before the job runs
+    metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
+    if metadata_mode not in METADATA_MODES:
+        raise UserError(f"metadata mode must be one of {', '.join(METADATA_MODES)}")
+    template = str(runtime["filename_template"])
+    check_template(template)
+    writer_options = {"video_codec": runtime.get("video_codec"), "crf": runtime.get("crf")}
+    writer_options.update({k: v for k, v in opts.writer_options.items() if v is not None})
+    output_dir = Path(opts.output_dir).expanduser().resolve() if opts.output_dir else runtime.output_dir
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"output dir {output_dir} exists and is not a folder")
+    plan = LoadPlan(
+        weights=_weights_arg(opts.model_path),
+        device=opts.device or runtime.get("device", "auto"),
+        dtype=opts.dtype or runtime.get("dtype", "auto"),
+        offload=opts.offload or runtime.get("offload", "none"),
+        vae_tiling=opts.vae_tiling,
+    )
+    job = Job(
+        request=request,
+        output=OutputOptions(
+            output_dir=str(output_dir),
+            writers=writers,
+            metadata_mode=metadata_mode,
+            filename_template=template,
+            writer_options=writer_options,
+        ),
+        plan=plan,
+    )
+    return job, warnings
+
+
+def _weights_arg(model_path: str | None) -> str | None:
+    """A local folder becomes absolute (jobs replay from any cwd); anything else is a repo id."""
+    if not model_path:
+        return None
+    path = Path(model_path).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if model_path.startswith((".", "/", "~")) or model_path.count("/") != 1:
+        raise UserError(f"--model-path {model_path!r} is neither an existing folder nor a repo id like org/name")
+    return model_path
+
+
+def make_channel(
+    host: PluginHost,
+    progress: str,
+    events_file: str | None,
+    extra_sinks: Mapping[str, Any] | list[str] = (),
+) -> ProgressChannel:
+    """Create the sinks for one process: ``--progress``, ``--events`` and config ``progress_sinks``."""
+    sinks = []
+    available = host.registry.sinks
+
+    def create(name: str, options: SinkOptions, required: bool = True) -> None:
+        if name not in available:
+            if required:
+                raise UserError(f"progress sink {name!r} is not available; available: {', '.join(sorted(available)) or 'none'}")
+            return
+        sinks.append(available[name](options))
+
+    if progress == "auto":
+        if sys.stderr.isatty():
+            create("console", SinkOptions(target=sys.stderr, tty=True), required=False)
+    elif progress == "console":
+        create("console", SinkOptions(target=sys.stderr, tty=sys.stderr.isatty()))
+    elif progress == "jsonl":
+        create("jsonl", SinkOptions(target=sys.stdout))
+    elif progress != "none":
+        raise UserError(f"--progress must be auto, console, jsonl or none (got {progress!r})")
+    if events_file:
+        path = Path(events_file).expanduser()
+        if path.is_dir():
+            raise UserError(f"--events {events_file}: is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        create("jsonl", SinkOptions(target=str(path)))
+    for name in extra_sinks or ():
+        create(str(name), SinkOptions())
+    return ProgressChannel(sinks)
