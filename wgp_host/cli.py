@@ -17,6 +17,7 @@ import click
 from wgp_hookspecs import UserError
 
 from . import __version__
+from .plugins import PluginError
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -53,6 +54,9 @@ class WgpGroup(click.Group):
         except UserError as exc:
             print(f"wgp: error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USAGE)
+        except PluginError as exc:  # only raised with WGP_STRICT_PLUGINS
+            print(f"wgp: error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
             print("wgp: interrupted", file=sys.stderr)
             sys.exit(EXIT_CANCELLED)
@@ -226,7 +230,9 @@ def plugins(as_json: bool, show_all: bool) -> None:
     """List installed plugins, their hooks and their status."""
     from .plugins import get_host
 
-    infos = [i for i in get_host().plugins.values() if show_all or (not i.default and i.status != "disabled")]
+    host = get_host()
+    host.register_commands(cli)  # so command-name collisions show up here too
+    infos = [i for i in host.plugins.values() if show_all or (not i.default and i.status != "disabled")]
     if as_json:
         _echo_json([i.to_dict() for i in infos])
         return

@@ -204,17 +204,23 @@ class PluginHost:
             return
         info.hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
 
-    def load(self) -> None:
-        """Register default plugins, then entry-point plugins, then run registration hooks."""
+    def load(self, entry_points: bool = True, extra: dict[str, Any] | None = None) -> None:
+        """Register default plugins, entry-point plugins and ``extra`` ones, then run registration hooks.
+
+        ``extra`` maps plugin names to modules or objects with hook implementations
+        (the test fixture uses it to build a host around one plugin).
+        """
         started = time.perf_counter()
         for name, modname in DEFAULT_PLUGINS.items():
             info = PluginInfo(name, HOST_DISTRIBUTION, _host_version(), default=True)
             self._register_module(info, lambda m=modname: importlib.import_module(m))
-        for ep, dist_name, version in _entry_points():
+        for ep, dist_name, version in _entry_points() if entry_points else ():
             info = PluginInfo(ep.name, dist_name, version)
             if ep.name in self.plugins:
                 info.name = f"{dist_name}:{ep.name}"
             self._register_module(info, ep.load)
+        for name, plugin in (extra or {}).items():
+            self._register_module(PluginInfo(name, name, "0"), lambda p=plugin: p)
         self._run_registration_hooks()
         if self.trace:
             self._warn(f"wgp: trace: plugins loaded in {1000 * (time.perf_counter() - started):.1f} ms")
@@ -385,7 +391,7 @@ def get_host() -> PluginHost:
     return _HOST
 
 
-def reset_host() -> None:
-    """Forget the loaded plugins (tests that change the environment use this)."""
+def reset_host(host: PluginHost | None = None) -> None:
+    """Forget the loaded plugins, or install ``host`` as the process-wide one (tests)."""
     global _HOST
-    _HOST = None
+    _HOST = host

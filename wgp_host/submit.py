@@ -53,6 +53,8 @@ class SubmitOptions:
     vae_tiling: bool | None = None
     writer_options: dict[str, Any] = field(default_factory=dict)
     from_file: str | None = None
+    #: Options for adapters (``--lora``, ``--enhance-prompt``, ...), by option name.
+    adapter_options: dict[str, Any] = field(default_factory=dict)
 
 
 def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[Job, list[str]]:
@@ -103,8 +105,10 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
         offload=opts.offload or runtime.get("offload", "none"),
         vae_tiling=opts.vae_tiling,
     )
+    adapters = resolve_adapters(host, request, {**runtime.config, **opts.adapter_options})
     job = Job(
         request=request,
+        adapters=adapters,
         output=OutputOptions(
             output_dir=str(output_dir),
             writers=writers,
@@ -115,6 +119,16 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
         plan=plan,
     )
     return job, warnings
+
+
+def resolve_adapters(host: PluginHost, request: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Ask every adapter for its payload now, so the job replays without discovery."""
+    payloads = {}
+    for name, adapter_class in sorted(host.registry.adapters.items()):
+        payload = adapter_class().resolve(request, options)
+        if payload is not None:
+            payloads[name] = dict(payload)
+    return payloads
 
 
 def _weights_arg(model_path: str | None) -> str | None:

@@ -13,7 +13,7 @@ from wgp_hookspecs import AudioTrack, GenerationResult, OutputContext, UserError
 CODECS = {
     "h264": ("libx264", ".mp4", "video/mp4", "yuv420p"),
     "h265": ("libx265", ".mp4", "video/mp4", "yuv420p"),
-    "ffv1": ("ffv1", ".mkv", "video/x-matroska", "gbrp"),
+    "ffv1": ("ffv1", ".mkv", "video/x-matroska", "bgr0"),
 }
 DEFAULT_CRF = {"h264": 18, "h265": 22}
 AAC_FRAME = 1024

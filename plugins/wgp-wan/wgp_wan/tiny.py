@@ -16,10 +16,15 @@ from typing import Any
 
 import torch
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
+from transformers import CLIPVisionConfig, CLIPVisionModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
 from wgp_hookspecs import ModelSpec
 
 from .pipeline import pipeline_class
+
+try:  # transformers 5 without torchvision: the PIL-backed processor CLIPImageProcessor falls back to
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+except ImportError:  # pragma: no cover - other transformers builds
+    from transformers import CLIPImageProcessor
 
 #: Seed of every tiny model's weights.
 TINY_SEED = 0
@@ -102,7 +107,7 @@ def tiny_transformer(in_channels: int, out_channels: int, image: bool = False, l
     )
 
 
-def tiny_image_encoder() -> tuple[CLIPVisionModel, CLIPImageProcessor]:
+def tiny_image_encoder() -> tuple[CLIPVisionModel, Any]:
     model = CLIPVisionModel(
         CLIPVisionConfig(
             hidden_size=CLIP_HIDDEN,

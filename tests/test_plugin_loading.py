@@ -1,0 +1,167 @@
+"""Plugin discovery and isolation, with real distributions installed by pip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import run_wgp
+
+BROKEN = {
+    "wgp-broken-import": "raise ImportError('needs the missing package nosuchdep')\n",
+    "wgp-broken-register": textwrap.dedent(
+        """
+        from wgp_hookspecs import hookimpl
+
+        @hookimpl
+        def register_model_families(register):
+            raise RuntimeError('registration exploded')
+        """
+    ),
+    "wgp-bad-hook": textwrap.dedent(
+        """
+        from wgp_hookspecs import hookimpl
+
+        @hookimpl
+        def register_modle_families(register):
+            pass
+        """
+    ),
+    "wgp-collide": textwrap.dedent(
+        """
+        import click
+        from wgp_hookspecs import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="run")
+            def run():
+                click.echo("hijacked")
+        """
+    ),
+    "wgp-good-extra": textwrap.dedent(
+        """
+        import click
+        from wgp_hookspecs import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def hello():
+                click.echo("hello from a plugin")
+        """
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> Path:
+    """Build and pip-install the distributions above into one folder (a site dir)."""
+    src = tmp_path_factory.mktemp("dists")
+    site = tmp_path_factory.mktemp("site")
+    paths = []
+    for dist, code in BROKEN.items():
+        mod = dist.replace("-", "_")
+        root = src / dist
+        (root / mod).mkdir(parents=True)
+        (root / mod / "__init__.py").write_text(code)
+        (root / "pyproject.toml").write_text(textwrap.dedent(f"""
+            [build-system]
+            requires = ["setuptools"]
+            build-backend = "setuptools.build_meta"
+            [project]
+            name = "{dist}"
+            version = "1.2.3"
+            [project.entry-points.wgp]
+            {mod} = "{mod}"
+            [tool.setuptools]
+            packages = ["{mod}"]
+        """))
+        paths.append(str(root))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
+         "--target", str(site), *paths],
+        check=True, capture_output=True,
+    )
+    return site
+
+
+@pytest.fixture
+def env_with_plugins(home_env, plugin_site):
+    return {**home_env, "PYTHONPATH": str(plugin_site)}
+
+
+def test_broken_plugins_cannot_stop_help(env_with_plugins):
+    proc = run_wgp("--help", env=env_with_plugins)
+    assert proc.returncode == 0
+    assert "hello" in proc.stdout  # the good plugin's command is there
+    warnings = proc.stderr.strip().splitlines()
+    assert len(warnings) == 4, proc.stderr  # one line per broken plugin
+    assert all(line.startswith("wgp: warning: plugin") for line in warnings)
+
+
+def test_plugins_json_reports_each_failure(env_with_plugins):
+    proc = run_wgp("plugins", "--json", env=env_with_plugins)
+    assert proc.returncode == 0
+    by_dist = {p["distribution"]: p for p in json.loads(proc.stdout)}
+    assert by_dist["wgp-broken-import"]["status"] == "error"
+    assert "nosuchdep" in by_dist["wgp-broken-import"]["error"]
+    assert "registration exploded" in by_dist["wgp-broken-register"]["error"]
+    assert "register_modle_families" in by_dist["wgp-bad-hook"]["error"]
+    assert "'run' is already taken" in by_dist["wgp-collide"]["error"]
+    assert by_dist["wgp-good-extra"]["status"] == "ok"
+    assert by_dist["wgp-good-extra"]["version"] == "1.2.3"
+    assert by_dist["wgp-good-extra"]["hooks"] == ["register_commands"]
+    assert by_dist["wgp-echo"]["hooks"] == ["register_model_families"]
+
+
+def test_other_commands_keep_working(env_with_plugins, tmp_path):
+    proc = run_wgp("run", "-m", "echo", "-p", "still works", "--frames", "3", "--output-dir", str(tmp_path),
+                   env=env_with_plugins)
+    assert proc.returncode == 0, proc.stderr
+    assert "hijacked" not in proc.stdout and list(tmp_path.glob("*.mp4"))
+    assert run_wgp("hello", env=env_with_plugins).stdout.strip() == "hello from a plugin"
+
+
+def test_strict_mode_raises(env_with_plugins):
+    proc = run_wgp("models", env={**env_with_plugins, "WGP_STRICT_PLUGINS": "1"})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "wgp: error: plugin" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_disabled_and_allow_list(home_env):
+    proc = run_wgp("models", "--json", env={**home_env, "WGP_DISABLED_PLUGINS": "wgp-echo"})
+    assert "echo" not in [m["id"] for m in json.loads(proc.stdout)]
+    proc = run_wgp("plugins", "--json", "--all", env={**home_env, "WGP_LOAD_PLUGINS": "wgp-echo"})
+    status = {p["name"]: p["status"] for p in json.loads(proc.stdout)}
+    assert status["echo"] == "ok" and status["video-writer"] == "disabled"
+    proc = run_wgp("plugins", "--json", "--all", env={**home_env, "WGP_LOAD_PLUGINS": ""})
+    assert {p["status"] for p in json.loads(proc.stdout)} == {"disabled"}
+    # a default plugin is disabled like any other
+    proc = run_wgp("writers", "--json", env={**home_env, "WGP_DISABLED_PLUGINS": "video-writer"})
+    assert [w["name"] for w in json.loads(proc.stdout)] == ["audio", "image"]
+
+
+def test_trace_prints_hook_calls(home_env):
+    proc = run_wgp("models", env={**home_env, "WGP_TRACE_PLUGINS": "1"})
+    assert proc.returncode == 0
+    assert "trace: register_model_families -> echo" in proc.stderr
+    assert "registered [echo]" in proc.stderr
+
+
+def test_help_and_plugins_never_import_torch(home_env):
+    for args in (["--help"], ["plugins", "--json"], ["models", "--help"], ["run", "--help"]):
+        code = (
+            "import sys; from wgp_host.cli import cli\n"
+            f"try:\n    cli.main({args!r})\nexcept SystemExit:\n    pass\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers', 'av'))\n"
+            "print('HEAVY', bad, file=sys.stderr)"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__("os").environ, **home_env})
+        assert "HEAVY []" in proc.stderr, (args, proc.stderr[-500:])
