@@ -123,7 +123,7 @@ def test_hook_register_adapters(make_wgp_host, wgp_cli, tmp_path):
     make_wgp_host(ToyFamilyPlugin(), AdapterPlugin())
     PromptAdapter.applied.clear()
     result = run_in_process(wgp_cli, "-m", "toy-image", "-p", "please adapt", "--json", "--output-dir", str(tmp_path))
-    outcome = json.loads(result.output.strip().splitlines()[-1])
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["metadata"]["prompt"] == "please adapt ADAPTED"
     assert PromptAdapter.applied == ["enter", "exit"]
     from PIL import Image
@@ -133,7 +133,7 @@ def test_hook_register_adapters(make_wgp_host, wgp_cli, tmp_path):
     assert record["adapters"] == {"shout": {"suffix": " ADAPTED"}}
     # a prompt the adapter does not want gets no payload
     result = run_in_process(wgp_cli, "-m", "toy-image", "-p", "plain", "--dry-run", "--json")
-    assert json.loads(result.output)["adapters"] == {}
+    assert json.loads(result.stdout)["adapters"] == {}
 
 
 class CollectingSink(ProgressSink):
@@ -233,7 +233,7 @@ class CollidingPlugin:
 
 def test_hook_register_commands(make_wgp_host, wgp_cli):
     host = make_wgp_host(CommandPlugin(), CollidingPlugin())
-    assert wgp_cli("greet").output.strip() == "greetings"
-    assert "mine" not in wgp_cli("models").output
+    assert wgp_cli("greet").stdout.strip() == "greetings"
+    assert "mine" not in wgp_cli("models").stdout
     info = host.plugins["CollidingPlugin"]
     assert info.status == "error" and "'models' is already taken" in info.error

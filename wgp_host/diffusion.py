@@ -370,7 +370,7 @@ def to_uint8_video(frames: Any) -> np.ndarray:
         raise ValueError(f"expected frames [T, H, W, C] or [B, T, H, W, C], got shape {array.shape}")
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
-    return np.ascontiguousarray((np.clip(array, 0.0, 1.0) * 255).astype(np.uint8))
+    return np.ascontiguousarray((np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8))
 
 
 def release_pipeline(pipe: Any, device: str | None = None) -> None:
