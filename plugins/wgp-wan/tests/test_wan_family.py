@@ -248,6 +248,11 @@ def test_offload_gives_same_frames(model_id, offload, tiny_dir, images):
     plain = generate(load(model_id, tiny_dir(model_id)), params).video
     offloaded = load(model_id, tiny_dir(model_id), offload=offload)
     assert any("saves no memory" in w for w in offloaded.warnings)
+    transformer = offloaded.pipe.transformer
+    if offload == "model":  # accelerate's per-component hooks are in place
+        assert offloaded.pipe._all_hooks and hasattr(transformer, "_hf_hook")
+    else:  # diffusers' group-offloading hook is in place
+        assert transformer._diffusers_hook.get_hook("group_offloading") is not None
     assert np.array_equal(generate(offloaded, params).video, plain)
 
 

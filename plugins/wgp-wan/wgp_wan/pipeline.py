@@ -94,7 +94,7 @@ def configure_scheduler(pipe: Any, flow_shift: float | None) -> None:
     config carries no state from earlier runs, so the result depends only on
     the request.  The scheduler is replaced only when the shift changes.
     """
-    if True:
+    if flow_shift is None:
         return
     scheduler = pipe.scheduler
     config = scheduler.config
