@@ -48,7 +48,7 @@ def test_echo_mp4_decodes_to_requested_frames_size_fps_and_audio(tmp_path, home_
     assert not list(out.glob(".wgp-tmp-*"))
 
 
-def test_same_seed_gives_same_frames_and_lossy_frames_close_to_source(tmp_path, home_env):
+def test_same_seed_gives_identical_frames_and_ffv1_is_lossless(tmp_path, home_env):
     from wgp_echo.model import pattern, prompt_seed
 
     outs = []
@@ -210,3 +210,54 @@ def test_start_image_changes_frames(tmp_path, home_env):
         results.append(decode_video(next(out.glob("*.mkv")))[0])
     assert not np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[1][0], np.full_like(results[1][0], 255))
+
+
+@pytest.mark.parametrize("mode", ["embedded", "json"])
+def test_from_file_reproduces_the_same_frames(tmp_path, home_env, mode):
+    first = tmp_path / "first"
+    proc = run_wgp("run", "-m", "echo", "-p", "replay me", "--frames", "4", "--video-codec", "ffv1",
+                   "--metadata-mode", mode, "--output-dir", str(first), env=home_env)
+    assert proc.returncode == 0, proc.stderr
+    source = next(first.glob("*.mkv"))
+    sidecars = list(first.glob("*.json"))
+    assert len(sidecars) == (2 if mode == "json" else 0)
+    second = tmp_path / "second"
+    proc = run_wgp("run", "--from", str(source), "--video-codec", "ffv1", "--output-dir", str(second), env=home_env)
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(decode_video(source)[0], decode_video(next(second.glob("*.mkv")))[0])
+
+
+def test_metadata_mode_none_leaves_no_record(tmp_path, home_env):
+    proc = run_wgp("run", "-m", "echo", "-p", "quiet", "--frames", "2", "--metadata-mode", "none",
+                   "--output-dir", str(tmp_path), env=home_env)
+    assert proc.returncode == 0
+    mp4 = next(tmp_path.glob("*.mp4"))
+    assert decode_video(mp4)[1]["comment"] is None and not list(tmp_path.glob("*.json"))
+    proc = run_wgp("run", "--from", str(mp4), env=home_env)
+    assert proc.returncode == 2 and "carries no wgp generation record" in proc.stderr
+
+
+def test_second_job_reuses_the_loaded_model(wgp_env, tmp_path):
+    from wgp_hookspecs import CancelToken
+    from wgp_host.plugins import get_host
+    from wgp_host.progress import ProgressChannel
+    from wgp_host.queue import QueueController
+    from wgp_host.defaults.memory_queue import MemoryQueue
+    from wgp_host.runner import Runner
+    from wgp_host.runtime import initialize_runtime
+    from wgp_host.submit import SubmitOptions, build_job
+
+    host, runtime = get_host(), initialize_runtime()
+    events = []
+    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
+    for model in ("echo", "echo", "echo-image", "echo"):
+        job, _ = build_job(host, runtime, SubmitOptions(model=model, params={"prompt": "x", "steps": 1},
+                                                        output_dir=str(tmp_path)))
+        controller.submit(job)
+    assert [o.state for o in controller.drain()] == ["finished"] * 4
+    names = [(e.event, e.fields.get("model")) for e in events if e.event.startswith("model.")]
+    assert names == [("model.loading", "echo"), ("model.loaded", "echo"),
+                     ("model.unloaded", "echo"), ("model.loading", "echo-image"), ("model.loaded", "echo-image"),
+                     ("model.unloaded", "echo-image"), ("model.loading", "echo"), ("model.loaded", "echo")]
+    reused = [e.fields["model_reused"] for e in events if e.event == "job.finished"]
+    assert reused == [False, True, False, False]

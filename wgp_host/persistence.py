@@ -10,6 +10,7 @@ event.  A job that fails or is cancelled rolls its artifacts back.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from pathlib import Path
@@ -64,10 +65,27 @@ class MediaPersistence:
             tmp.unlink(missing_ok=True)
         _fsync_dir(self.output_dir)
         artifact = Artifact(role, str(final), media_type, digest, size, dict(metadata or {}))
+        self._record(artifact)
+        if self.metadata_mode == "json" and role != "sidecar":
+            self._write_sidecar(artifact)
+        return artifact
+
+    def _record(self, artifact: Artifact) -> None:
         self.artifacts.append(artifact)
         if self._emit is not None:
             self._emit("artifact", **artifact.to_dict())
-        return artifact
+
+    def _write_sidecar(self, media: Artifact) -> None:
+        """``<name>.<ext>.json`` beside the media file: the record plus what the file is."""
+        final = Path(media.path).with_name(Path(media.path).name + ".json")
+        body = json.dumps({"artifact": media.to_dict(), "record": self.record}, indent=2, default=str) + "\n"
+        tmp = self._write_with_retries(final, lambda t: Path(t).write_text(body, encoding="utf-8"))
+        try:
+            digest, size = sha256_file(tmp), tmp.stat().st_size
+            os.replace(tmp, final)  # the sidecar's name follows its media file, which is already unique
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._record(Artifact("sidecar", str(final), "application/json", digest, size, {"for": media.path}))
 
     def _write_with_retries(self, target: Path, write: Callable[[Path], None]) -> Path:
         for attempt in range(RETRIES):

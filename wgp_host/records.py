@@ -55,6 +55,8 @@ def _embedded(p: Path) -> str | None:
         import av
 
         with av.open(str(p)) as container:
-            return container.metadata.get("comment")
+            # Matroska upper-cases tag names; MP4/MOV keep them as written.
+            tags = {key.lower(): value for key, value in container.metadata.items()}
+            return tags.get("comment")
     except (OSError, ValueError, RuntimeError) as exc:
         raise UserError(f"cannot read {p}: {exc}") from None

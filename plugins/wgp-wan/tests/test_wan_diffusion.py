@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +20,9 @@ CPU_ONLY = not torch.cuda.is_available() and not torch.backends.mps.is_available
 
 def test_module_import_is_torch_free():
     code = "import sys, wgp_host.diffusion; print('torch' in sys.modules, 'diffusers' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=sys.path[0])
+    root = str(Path(diffusion.__file__).resolve().parents[1])  # where wgp_host lives, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["False", "False"]
 
 
