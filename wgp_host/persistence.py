@@ -10,7 +10,6 @@ event.  A job that fails or is cancelled rolls its artifacts back.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from wgp_hookspecs import Artifact
 
+from .naming import safe_text
 from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_path_for
 
 TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
@@ -53,9 +53,13 @@ class MediaPersistence:
         write: Callable[[Path], None],
         metadata: Mapping[str, Any] | None = None,
         tag: str | None = None,
+        beside: Artifact | None = None,
     ) -> Artifact:
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.stem}_{tag}" if tag else self.stem
+        if beside is not None:
+            stem = safe_text(Path(beside.path).name)
+        else:
+            stem = f"{self.stem}_{safe_text(tag)}" if tag else self.stem
         tmp = self._write_with_retries(self.output_dir / f"{stem}{suffix}", write)
         try:
             digest = sha256_file(tmp)
@@ -65,29 +69,13 @@ class MediaPersistence:
             tmp.unlink(missing_ok=True)
         _fsync_dir(self.output_dir)
         artifact = Artifact(role, str(final), media_type, digest, size, dict(metadata or {}))
-        self._record(artifact)
-        if self.metadata_mode == "json" and role != "sidecar":
-            self._write_sidecar(artifact)
-        return artifact
-
-    def _record(self, artifact: Artifact) -> None:
         self.artifacts.append(artifact)
         if self._emit is not None:
             self._emit("artifact", **artifact.to_dict())
-
-    def _write_sidecar(self, media: Artifact) -> None:
-        """``<name>.<ext>.json`` beside the media file: the record plus what the file is."""
-        final = Path(media.path).with_name(Path(media.path).name + ".json")
-        body = json.dumps({"artifact": media.to_dict(), "record": self.record}, indent=2, default=str) + "\n"
-        tmp = self._write_with_retries(final, lambda t: Path(t).write_text(body, encoding="utf-8"))
-        try:
-            digest, size = sha256_file(tmp), tmp.stat().st_size
-            os.replace(tmp, final)  # the sidecar's name follows its media file, which is already unique
-        finally:
-            tmp.unlink(missing_ok=True)
-        self._record(Artifact("sidecar", str(final), "application/json", digest, size, {"for": media.path}))
+        return artifact
 
     def _write_with_retries(self, target: Path, write: Callable[[Path], None]) -> Path:
+        """Fill a fresh temporary file; transient I/O errors are retried with back-off."""
         for attempt in range(RETRIES):
             tmp = temp_path_for(target)
             try:

@@ -31,6 +31,8 @@ FLAG_PARAMS = {
     "image_end": "image_end",
 }
 METADATA_MODES = ("embedded", "json", "none")
+#: Config keys handed to writers as options (flags override them).
+WRITER_OPTION_KEYS = ("video_codec", "crf", "audio_format", "alpha_codec", "manifest_path")
 DEVICES_HELP = "auto|cpu|cuda[:N]|mps"
 
 
@@ -86,14 +88,18 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
         flags=flags,
     )
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
-    for name in writers:
-        host.writer(name)  # unknown writer: an error before the job runs
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
     if metadata_mode not in METADATA_MODES:
         raise UserError(f"metadata mode must be one of {', '.join(METADATA_MODES)}")
+    if metadata_mode == "json" and "sidecar" not in writers:
+        if "sidecar" not in host.registry.writers:
+            raise UserError("--metadata-mode json needs the 'sidecar' writer (install wgp-manifest)")
+        writers += ("sidecar",)
+    for name in writers:
+        host.writer(name)  # unknown writer: an error before the job runs
     template = str(runtime["filename_template"])
     check_template(template)
-    writer_options = {"video_codec": runtime.get("video_codec"), "crf": runtime.get("crf")}
+    writer_options = {key: runtime.get(key) for key in WRITER_OPTION_KEYS}
     writer_options.update({k: v for k, v in opts.writer_options.items() if v is not None})
     output_dir = Path(opts.output_dir).expanduser().resolve() if opts.output_dir else runtime.output_dir
     if output_dir.exists() and not output_dir.is_dir():

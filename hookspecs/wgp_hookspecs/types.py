@@ -412,9 +412,11 @@ class OutputContext(Protocol):
     """The single place writers put files (the host's media persistence).
 
     ``persist`` names the file from the job's template (``tag`` is appended to
-    the name, e.g. an image's index), lets ``write(tmp_path)`` fill a temporary
-    file, then moves it into place atomically, hashes it and emits an
-    ``artifact`` event.  Writers never open output paths themselves.
+    the name, e.g. an image's index; ``beside`` names it after another artifact's
+    file instead, e.g. ``clip.mp4`` -> ``clip.mp4.json``), lets ``write(tmp_path)``
+    fill a temporary file, then moves it into place atomically without replacing
+    any existing file, hashes it and emits an ``artifact`` event.  Writers never
+    open output paths themselves.
     """
 
     #: ``embedded``, ``json`` or ``none``.
@@ -425,6 +427,8 @@ class OutputContext(Protocol):
     options: Mapping[str, Any]
     #: Artifacts written so far in this job, in order.
     artifacts: Sequence[Artifact]
+    #: The job's output folder (as a ``pathlib.Path``).
+    output_dir: Any
 
     def persist(
         self,
@@ -434,6 +438,7 @@ class OutputContext(Protocol):
         write: Callable[[Any], None],
         metadata: Mapping[str, Any] | None = None,
         tag: str | None = None,
+        beside: Artifact | None = None,
     ) -> Artifact: ...
 
 
