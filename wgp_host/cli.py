@@ -112,7 +112,7 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--output-dir", type=click.Path(file_okay=False), help="Where outputs go (default: config output_dir)."),
         click.option("--writer", "writers", multiple=True, metavar="NAME", help="Writer to run; repeatable (default: config writers)."),
         click.option("--metadata-mode", type=click.Choice(["embedded", "json", "none"]), help="Where the generation record goes."),
-        click.option("--video-codec", type=click.Choice(["h264", "h265", "ffv1"]), help="Video codec (ffv1: lossless RGB .mkv)."),
+        click.option("--video-codec", type=click.Choice(["h264", "h265", "vp9", "prores", "ffv1"]), help="Video codec: h264 (mp4), h265 (mp4), vp9 (webm), prores (mov), ffv1 (lossless RGB mkv)."),
         click.option("--crf", type=click.IntRange(0, 51), help="Quality for h264/h265 (lower is better)."),
         click.option("--model-path", metavar="DIR_OR_REPO", help="Weights folder or repo id overriding the default."),
         click.option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
@@ -316,6 +316,15 @@ def writers(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['name']:<12} {','.join(row['kinds']):<22} {row['description']}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def inspect(file: str) -> None:
+    """Print the generation record embedded in FILE or in its JSON sidecar."""
+    from .records import read_record
+
+    _echo_json(read_record(file))
 
 
 # --------------------------------------------------------------------------- config

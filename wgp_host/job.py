@@ -14,7 +14,7 @@ class OutputOptions:
     """Where and how a job's results are written."""
 
     output_dir: str
-    writers: tuple[str, ...] = ("video", "image", "audio")
+    writers: tuple[str, ...] = ("video", "image", "audio", "mattes")
     metadata_mode: str = "embedded"
     filename_template: str = "{date}_{time}_seed{seed}_{prompt:40}"
     writer_options: Mapping[str, Any] = field(default_factory=dict)

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS = {
     "video-writer": "wgp_host.defaults.video",
     "image-writer": "wgp_host.defaults.image",
     "audio-writer": "wgp_host.defaults.audio",
+    "mattes-writer": "wgp_host.defaults.mattes",
     "console-progress": "wgp_host.defaults.console",
     "jsonl-progress": "wgp_host.defaults.jsonl",
     "memory-queue": "wgp_host.defaults.memory_queue",

@@ -47,6 +47,11 @@ def _embedded(p: Path) -> str | None:
 
             with Image.open(p) as img:
                 return img.text.get(PNG_KEY) if hasattr(img, "text") else None
+        if suffix == ".zip":
+            import zipfile
+
+            with zipfile.ZipFile(p) as archive:
+                return archive.comment.decode("utf-8") or None
         if suffix in (".wav", ".flac"):
             import soundfile
 
@@ -58,5 +63,5 @@ def _embedded(p: Path) -> str | None:
             # Matroska upper-cases tag names; MP4/MOV keep them as written.
             tags = {key.lower(): value for key, value in container.metadata.items()}
             return tags.get("comment")
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, __import__("zipfile").BadZipFile) as exc:
         raise UserError(f"cannot read {p}: {exc}") from None

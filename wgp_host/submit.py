@@ -32,7 +32,15 @@ FLAG_PARAMS = {
 }
 METADATA_MODES = ("embedded", "json", "none")
 #: Config keys handed to writers as options (flags override them).
-WRITER_OPTION_KEYS = ("video_codec", "crf", "audio_format", "alpha_codec", "manifest_path")
+WRITER_OPTION_KEYS = (
+    "video_codec",
+    "crf",
+    "audio_format",
+    "alpha_codec",
+    "alpha_video_codec",
+    "matte_outputs",
+    "manifest_path",
+)
 DEVICES_HELP = "auto|cpu|cuda[:N]|mps"
 
 

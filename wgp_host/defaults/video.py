@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from wgp_hookspecs import AudioTrack, GenerationResult, OutputContext, UserError, Writer, hookimpl
 
-#: codec name -> (encoder, container suffix, media type, pixel format)
+@dataclass(frozen=True)
+class Codec:
+    encoder: str
+    suffix: str
+    media_type: str
+    pix_fmt: str
+    audio: str = "aac"
+    crf: int | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    #: x265 in the PyAV wheel corrupts the heap on small frames (seen with a later
+    #: libvpx encode crashing in malloc); it runs in a child process instead.
+    isolated: bool = False
+
+
 CODECS = {
-    "h264": ("libx264", ".mp4", "video/mp4", "yuv420p"),
-    "h265": ("libx265", ".mp4", "video/mp4", "yuv420p"),
-    "ffv1": ("ffv1", ".mkv", "video/x-matroska", "bgr0"),
+    "h264": Codec("libx264", ".mp4", "video/mp4", "yuv420p", crf=18, options=(("preset", "medium"),)),
+    "h265": Codec("libx265", ".mp4", "video/mp4", "yuv420p", crf=22, options=(("preset", "medium"), ("x265-params", "log-level=error")), isolated=True),
+    "vp9": Codec("libvpx-vp9", ".webm", "video/webm", "yuv420p", audio="libopus", crf=32, options=(("b:v", "0"),)),
+    "prores": Codec("prores_ks", ".mov", "video/quicktime", "yuv422p10le", options=(("profile", "3"),)),
+    "ffv1": Codec("ffv1", ".mkv", "video/x-matroska", "bgr0"),
 }
-DEFAULT_CRF = {"h264": 18, "h265": 22}
-AAC_FRAME = 1024
+#: Smaller frames crash x265 as shipped in the PyAV wheel (heap corruption).
+H265_MIN_SIZE = 64
+#: Audio frame sizes and accepted rates per audio encoder.
+AUDIO_FRAME = {"aac": 1024, "libopus": 960}
+OPUS_RATE = 48_000
 
 
 class VideoWriter(Writer):
@@ -31,7 +50,9 @@ class VideoWriter(Writer):
         codec = str(output.options.get("video_codec") or "h264")
         if codec not in CODECS:
             raise UserError(f"video writer: codec {codec!r} is not supported; use one of {', '.join(CODECS)}")
-        _, suffix, media_type, _ = CODECS[codec]
+        suffix, media_type = CODECS[codec].suffix, CODECS[codec].media_type
+        if codec == "h265" and min(result.video.shape[1:3]) < H265_MIN_SIZE:
+            raise UserError(f"h265 needs frames of at least {H265_MIN_SIZE}x{H265_MIN_SIZE} with this x265 build; use h264 for smaller ones")
         fps = float(result.fps or 16)
         frames = result.video
         tags = {"comment": json.dumps(output.record, sort_keys=True)} if output.metadata_mode == "embedded" else {}
@@ -62,31 +83,52 @@ def encode_video(
     tags: dict[str, str] | None = None,
 ) -> None:
     """Encode uint8 RGB frames ``[T,H,W,3]`` (and audio tracks) to ``path``."""
+    if CODECS[codec].isolated:
+        _encode_in_child(path, frames, fps, codec, crf, audio, tags)
+        return
     import av
     import numpy as np
 
-    encoder, _, _, pix_fmt = CODECS[codec]
+    spec = CODECS[codec]
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    if pix_fmt == "yuv420p":
+    if spec.pix_fmt.startswith("yuv420"):
         frames = pad_even(frames)
     rate = Fraction(fps).limit_denominator(1001)
-    options = {"movflags": "+faststart"} if str(path).endswith(".mp4") else {}
+    options = {"movflags": "+faststart"} if str(path).endswith((".mp4", ".mov")) else {}
     with av.open(str(path), mode="w", options=options) as container:
         for key, value in (tags or {}).items():
             container.metadata[key] = value
-        stream = container.add_stream(encoder, rate=rate)
+        stream = container.add_stream(spec.encoder, rate=rate)
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
-        stream.pix_fmt = pix_fmt
-        if codec in DEFAULT_CRF:
-            stream.options = {"crf": str(crf if crf is not None else DEFAULT_CRF[codec]), "preset": "medium"}
-        audio_streams = [_add_audio_stream(container, track) for track in audio]
+        stream.pix_fmt = spec.pix_fmt
+        stream_options = dict(spec.options)
+        if spec.crf is not None:
+            stream_options["crf"] = str(crf if crf is not None else spec.crf)
+        stream.options = stream_options
+        audio_streams = [_add_audio_stream(container, track, spec.audio) for track in audio]
         for index, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
         for track, astream in zip(audio, audio_streams):
-            _encode_audio(container, astream, track)
+            _encode_audio(container, astream, track, spec.audio)
+
+
+def _encode_in_child(path: Path, frames: Any, fps: float, codec: str, crf: int | None, audio: Sequence[AudioTrack], tags: dict[str, str] | None) -> None:
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pkl", dir=path.parent, delete=False) as fh:
+        pickle.dump({"path": str(path), "frames": frames, "fps": fps, "crf": crf, "audio": list(audio), "tags": tags, "codec": codec}, fh)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "wgp_host.defaults.video", fh.name], capture_output=True, text=True)
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise OSError(f"{codec} encoder failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
 
 
 def pad_even(frames: Any) -> Any:
@@ -103,8 +145,9 @@ def _layout(channels: int) -> str:
     return {1: "mono", 2: "stereo"}.get(channels) or f"{channels}c"
 
 
-def _add_audio_stream(container: Any, track: AudioTrack) -> Any:
-    stream = container.add_stream("aac", rate=int(track.sample_rate))
+def _add_audio_stream(container: Any, track: AudioTrack, encoder: str) -> Any:
+    rate = OPUS_RATE if encoder == "libopus" else int(track.sample_rate)
+    stream = container.add_stream(encoder, rate=rate)
     stream.layout = _layout(track.channels)
     if track.language:
         stream.metadata["language"] = track.language
@@ -113,21 +156,27 @@ def _add_audio_stream(container: Any, track: AudioTrack) -> Any:
     return stream
 
 
-def _encode_audio(container: Any, stream: Any, track: AudioTrack) -> None:
+def _encode_audio(container: Any, stream: Any, track: AudioTrack, encoder: str) -> None:
     import av
     import numpy as np
 
     samples = np.asarray(track.samples, dtype=np.float32)
     if samples.ndim == 1:
         samples = samples[:, None]
+    rate = int(track.sample_rate)
+    if encoder == "libopus" and rate != OPUS_RATE:  # Opus in WebM runs at 48 kHz
+        positions = np.arange(int(len(samples) * OPUS_RATE / rate)) * (rate / OPUS_RATE)
+        samples = np.stack([np.interp(positions, np.arange(len(samples)), ch) for ch in samples.T], axis=1).astype(np.float32)
+        rate = OPUS_RATE
+    size = AUDIO_FRAME[encoder]
     total = len(samples)
-    padded = -(-total // AAC_FRAME) * AAC_FRAME
-    if padded != total:  # AAC wants whole 1024-sample frames
+    padded = -(-total // size) * size
+    if padded != total:  # encoders want whole frames
         samples = np.concatenate([samples, np.zeros((padded - total, samples.shape[1]), np.float32)])
     planar = np.ascontiguousarray(samples.T)
-    for start in range(0, padded, AAC_FRAME):
-        frame = av.AudioFrame.from_ndarray(planar[:, start : start + AAC_FRAME], format="fltp", layout=stream.layout.name)
-        frame.sample_rate = int(track.sample_rate)
+    for start in range(0, padded, size):
+        frame = av.AudioFrame.from_ndarray(planar[:, start : start + size], format="fltp", layout=stream.layout.name)
+        frame.sample_rate = rate
         frame.pts = start
         container.mux(stream.encode(frame))
     container.mux(stream.encode())
@@ -136,3 +185,13 @@ def _encode_audio(container: Any, stream: Any, track: AudioTrack) -> None:
 @hookimpl
 def register_writers(register: Any) -> None:
     register(VideoWriter())
+
+
+if __name__ == "__main__":  # the child process of an isolated codec
+    import pickle
+    import sys
+
+    with open(sys.argv[1], "rb") as fh:
+        job = pickle.load(fh)  # written by this module's parent process a moment ago
+    CODECS[job["codec"]] = Codec(**{**CODECS[job["codec"]].__dict__, "isolated": False})
+    encode_video(Path(job["path"]), job["frames"], job["fps"], job["codec"], job["crf"], job["audio"], job["tags"])

@@ -27,6 +27,18 @@ def pattern(width: int, height: int, frames: int, key: int) -> np.ndarray:
     return np.stack(channels, axis=-1).astype(np.uint8)
 
 
+def disc(width: int, height: int, frames: int) -> np.ndarray:
+    """A soft disc moving left to right: float32 alpha ``[frames, height, width]`` in 0..1."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius = max(2.0, min(width, height) / 3)
+    out = []
+    for t in range(frames):
+        cx = width * (t + 1) / (frames + 1)
+        dist = np.sqrt((x - cx) ** 2 + (y - height / 2) ** 2)
+        out.append(np.clip((radius - dist) / 3.0, 0.0, 1.0))
+    return np.stack(out).astype(np.float32)
+
+
 def tone(seconds: float, sample_rate: int, channels: int, hz: float) -> np.ndarray:
     n = max(1, int(round(seconds * sample_rate)))
     wave = 0.3 * np.sin(2 * np.pi * hz * np.arange(n) / sample_rate).astype(np.float32)
@@ -55,6 +67,10 @@ class EchoModel:
             w, h = int(request.get("width")), int(request.get("height"))
             images = [pattern(w, h, 1, key + i)[0] for i in range(int(request.get("batch_size", 1)))]
             return GenerationResult(images=images, metadata={"key": key})
+        if kind == "echo-matte":
+            w, h, n = int(request.get("width")), int(request.get("height")), int(request.get("frames"))
+            return GenerationResult(video=pattern(w, h, n, key), fps=float(request.get("fps")), mattes=disc(w, h, n),
+                                    metadata={"key": key})
         hz = float(request.get("tone_hz") or 220 + key % 660)
         if kind == "echo-audio":
             track = tone(float(request.get("duration_s")), int(request.get("sample_rate")), int(request.get("channels")), hz)

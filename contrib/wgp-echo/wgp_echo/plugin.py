@@ -34,6 +34,17 @@ MODELS = (
         ),
     ),
     ModelSpec(
+        id="echo-matte",
+        capabilities=frozenset({"text-to-video", "mattes-out"}),
+        description="The echo pattern plus a soft moving disc as its alpha matte",
+        params=COMMON
+        + SIZE
+        + (
+            Param("frames", "int", 9, minimum=1, maximum=10_000, help="Number of frames."),
+            Param("fps", "float", 16.0, minimum=1, maximum=240, help="Frames per second."),
+        ),
+    ),
+    ModelSpec(
         id="echo-image",
         capabilities=frozenset({"text-to-image"}),
         description="Deterministic images from prompt and seed",
