@@ -22,9 +22,11 @@ it without slowing ``wgp --help``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from wgp_hookspecs import GenerationContext, LoadPlan, UserError
 
@@ -147,10 +149,32 @@ def load_pipeline(pipeline_class: Any, location: str, dtype: Any, **kwargs: Any)
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        return pipeline_class.from_pretrained(location, dtype=dtype, use_safetensors=True, **kwargs)
+        with quiet_progress_bars():
+            pipe = pipeline_class.from_pretrained(location, dtype=dtype, use_safetensors=True, **kwargs)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
         hint = "" if Path(location).is_dir() else f"; {fetch_hint(location)}"
         raise UserError(f"cannot load weights from {location}: {_first_line(exc)}{hint}") from exc
+    # The host reports steps itself (step_callback); diffusers' own tqdm bar would garble its display.
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """Silence diffusers' and transformers' loading bars for the duration; the host shows its own progress."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    restore = []
+    for module in (diffusers_logging, transformers_logging):
+        if module.is_progress_bar_enabled():
+            module.disable_progress_bar()
+            restore.append(module)
+    try:
+        yield
+    finally:
+        for module in restore:
+            module.enable_progress_bar()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -393,15 +417,3 @@ def release_pipeline(pipe: Any, device: str | None = None) -> None:
     gc.collect()
     if torch.cuda.is_available() and (device is None or device.startswith("cuda")):
         torch.cuda.empty_cache()
-
-
-def pipeline_call_kwargs(common: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
-    """Merge family kwargs with the ones every call uses (``output_type="np"``), dropping ``None`` values.
-
-    ``None`` means "the pipeline's own default", so it is left out rather than
-    passed, which keeps a logged call identical to what a user would type.
-    """
-    out = {k: v for k, v in common.items() if v is not None}
-    out.update({k: v for k, v in extra.items() if v is not None})
-    out.setdefault("output_type", "np")
-    return out

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from wan_testing import Recorder
-
 from wgp_wan.specs import get_spec
 
 

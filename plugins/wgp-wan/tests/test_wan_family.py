@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline
+from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler, WanPipeline
 from wan_testing import SMALL, Recorder, request_params
 from wgp_hookspecs import GenerationRequest, JobCancelled, LoadPlan, ParameterError, UserError
-
-from wgp_host.diffusion import to_uint8_video
 from wgp_wan.pipeline import configure_scheduler, load_images, pipeline_class, pipeline_kwargs
 from wgp_wan.plugin import WAN_FAMILY, register_model_families
 from wgp_wan.specs import WAN_MODEL_IDS, get_spec
+
+from wgp_host.diffusion import to_uint8_video
 
 IMAGE_IDS = ("wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.1-flf2v-14b", "wan2.2-i2v-a14b")
 A14B_IDS = ("wan2.2-t2v-a14b", "wan2.2-i2v-a14b")

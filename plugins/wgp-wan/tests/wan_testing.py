@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from wgp_hookspecs import CancelToken, GenerationContext
-
 from wgp_wan.specs import get_spec
 
 #: Every tiny model generates at this size: the smallest the 16x (TI2V) VAE with 2x2 patches allows.

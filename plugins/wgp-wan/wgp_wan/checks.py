@@ -7,8 +7,9 @@ an image model needs, and whether they are readable images.  Torch-free.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from wgp_hookspecs import ModelSpec, UserError
 

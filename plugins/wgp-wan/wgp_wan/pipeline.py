@@ -13,7 +13,8 @@ are public and used by the tests' direct calls too:
 from __future__ import annotations
 
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from diffusers import WanImageToVideoPipeline, WanPipeline
 from diffusers.utils import load_image

@@ -8,7 +8,8 @@ import torch and diffusers when they are first called.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from wgp_hookspecs import LoadPlan, ModelFamily, ModelSpec, hookimpl
 

@@ -19,9 +19,11 @@ from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3
 from transformers import CLIPVisionConfig, CLIPVisionModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
 from wgp_hookspecs import ModelSpec
 
+from wgp_host.diffusion import quiet_progress_bars
+
 from .pipeline import pipeline_class
 
-try:  # transformers 5 without torchvision: the PIL-backed processor CLIPImageProcessor falls back to
+try:  # without torchvision, transformers 5 swaps CLIPImageProcessor for this PIL class with a warning
     from transformers import CLIPImageProcessorPil as CLIPImageProcessor
 except ImportError:  # pragma: no cover - other transformers builds
     from transformers import CLIPImageProcessor
@@ -165,4 +167,5 @@ def build_tiny(spec: ModelSpec, folder: str | os.PathLike[str]) -> None:
     """
     pipe = build_tiny_pipeline(spec)
     os.makedirs(folder, exist_ok=True)
-    pipe.save_pretrained(str(folder), safe_serialization=True)
+    with quiet_progress_bars():
+        pipe.save_pretrained(str(folder), safe_serialization=True)
