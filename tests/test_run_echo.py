@@ -174,7 +174,7 @@ def test_settings_file_and_config_defaults_precedence(tmp_path, home_env):
         (["run", "-m", "echo", "-p", "x", "--set", "novalue"], "--set expects KEY=VALUE"),
         (["run", "-m", "echo", "-p", "x", "--set", "frames=many"], "frames: expected int"),
         (["run", "-m", "echo", "-p", "x", "--set", "nosuch=1"], "has no parameter nosuch"),
-        (["run", "-m", "echo", "-p", "x", "--image-start", "/no/such.png"], "image_start: file not found"),
+        (["run", "-m", "echo", "-p", "x", "--image-start", "/no/such.png"], "--image-start: file not found"),
         (["run", "-m", "echo-image", "-p", "x", "--frames", "5"], "has no parameter frames"),
         (["run", "-m", "echo", "-p", "x", "--resolution", "big"], "WIDTHxHEIGHT"),
         (["run", "-m", "echo"], "prompt: is required"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from wgp_hookspecs import LoadPlan, SinkOptions, UserError
+from wgp_hookspecs import LoadPlan, ParameterError, SinkOptions, UserError
 
 from .assembly import assemble_request, load_settings, parse_resolution, parse_set
 from .job import Job, OutputOptions
@@ -87,14 +87,17 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
             raise UserError("use either --resolution or --width/--height, not both")
         flags["width"], flags["height"] = parse_resolution(opts.resolution)
     flags.update(parse_set(opts.set_items))
-    request, warnings = assemble_request(
-        family,
-        spec,
-        settings=settings,
-        config_defaults=runtime.get("defaults", {}),
-        model_defaults=(runtime.get("model_defaults", {}) or {}).get(spec.id, {}),
-        flags=flags,
-    )
+    try:
+        request, warnings = assemble_request(
+            family,
+            spec,
+            settings=settings,
+            config_defaults=runtime.get("defaults", {}),
+            model_defaults=(runtime.get("model_defaults", {}) or {}).get(spec.id, {}),
+            flags=flags,
+        )
+    except ParameterError as exc:
+        raise ParameterError(_flag_for(exc.param), exc.rule) from None
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
     if metadata_mode not in METADATA_MODES:
@@ -133,6 +136,14 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
         plan=plan,
     )
     return job, warnings
+
+
+def _flag_for(param: str) -> str:
+    """How the user sets ``param`` on the command line, for error messages."""
+    for flag, name in FLAG_PARAMS.items():
+        if name == param:
+            return "--" + flag.replace("_", "-")
+    return param
 
 
 def resolve_adapters(host: PluginHost, request: Any, options: Mapping[str, Any]) -> dict[str, Any]:
