@@ -32,7 +32,8 @@ def commands() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
 
     def walk(cmd: click.Command, path: str) -> None:
-        out[path] = {o for p in cmd.params if isinstance(p, click.Option) for o in p.opts + p.secondary_opts}
+        params = cmd.get_params(click.Context(cmd))  # includes options that adapters add
+        out[path] = {o for p in params if isinstance(p, click.Option) and "--help" not in p.opts for o in p.opts + p.secondary_opts}
         for name, sub in sorted(getattr(cmd, "commands", {}).items()):
             walk(sub, f"{path} {name}")
 

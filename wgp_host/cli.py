@@ -125,10 +125,41 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+class GenerationCommand(click.Command):
+    """A command with the generation flags plus the options that adapters contribute.
+
+    Adapter options (``--lora``, ``--enhance-prompt``, ...) come from plugins, so
+    they are added when the command's parameters are first asked for.
+    """
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not getattr(self, "_adapter_params_added", False):
+            self._adapter_params_added = True
+            from .plugins import get_host
+
+            taken = {o for p in self.params for o in getattr(p, "opts", [])}
+            for opt in get_host().adapter_options():
+                if set(opt.flags) & taken:
+                    continue  # a flag two adapters both claim: the first keeps it
+                taken |= set(opt.flags)
+                self.params.append(
+                    click.Option([*opt.flags, opt.name], help=opt.help, multiple=opt.multiple,
+                                 is_flag=opt.is_flag, default=False if opt.is_flag else None, metavar=opt.metavar)
+                )
+                ADAPTER_OPTION_NAMES.add(opt.name)
+        return super().get_params(ctx)
+
+
+#: Names of the options added by adapters (filled as commands learn them).
+ADAPTER_OPTION_NAMES: set[str] = set()
+
+
 def submit_options(kw: dict[str, Any]) -> Any:
     from .submit import FLAG_PARAMS, SubmitOptions
 
+    adapter_options = {k: kw.pop(k) for k in list(kw) if k in ADAPTER_OPTION_NAMES}
     return SubmitOptions(
+        adapter_options=adapter_options,
         model=kw.pop("model"),
         params={k: kw.pop(k) for k in list(kw) if k in FLAG_PARAMS},
         set_items=kw.pop("set_items"),
@@ -147,7 +178,7 @@ def submit_options(kw: dict[str, Any]) -> Any:
     )
 
 
-@cli.command()
+@cli.command(cls=GenerationCommand)
 @generation_options
 @click.option("--progress", type=click.Choice(["auto", "console", "jsonl", "none"]), default=None, help="Progress display (auto: a bar on a terminal).")
 @click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
@@ -351,6 +382,9 @@ def config_path_cmd(config_file: str | None) -> None:
     from .runtime import config_path
 
     click.echo(str(config_path(config_file)))
+
+
+from .queue.cli import queue as _queue_group; cli.add_command(_queue_group)  # noqa: E402, E702
 
 
 def main() -> None:

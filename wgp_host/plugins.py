@@ -40,6 +40,7 @@ DEFAULT_PLUGINS = {
     "console-progress": "wgp_host.defaults.console",
     "jsonl-progress": "wgp_host.defaults.jsonl",
     "memory-queue": "wgp_host.defaults.memory_queue",
+    "sqlite-queue": "wgp_host.defaults.sqlite_queue",
 }
 
 REGISTRATION_HOOKS = (
@@ -156,6 +157,7 @@ class PluginHost:
         self.trace = _env_flag("WGP_TRACE_PLUGINS")
         self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
         self.commands_registered = False
+        self._adapter_instances: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ loading
 
@@ -293,6 +295,20 @@ class PluginHost:
         except KeyError:
             known = ", ".join(sorted(self.registry.models)) or "none (no model plugin is loaded)"
             raise UserError(f"unknown model {model_id!r}; available: {known}") from None
+
+    def adapter(self, name: str) -> Any:
+        """The process-wide instance of an adapter (adapters keep caches between jobs)."""
+        from wgp_hookspecs import UserError
+
+        if name not in self._adapter_instances:
+            if name not in self.registry.adapters:
+                raise UserError(f"job needs adapter {name!r}, which no loaded plugin provides")
+            self._adapter_instances[name] = self.registry.adapters[name]()
+        return self._adapter_instances[name]
+
+    def adapter_options(self) -> list[Any]:
+        """Every CLI option the registered adapters add to ``wgp run``."""
+        return [opt for cls in self.registry.adapters.values() for opt in getattr(cls, "options", ())]
 
     def writer(self, name: str) -> Any:
         from wgp_hookspecs import UserError

@@ -104,14 +104,9 @@ class Runner:
         self.host = host
         self.model_paths = dict(model_paths or {})
         self.cache = ModelCache()
-        self._adapters: dict[str, Any] = {}
 
     def adapter(self, name: str) -> Any:
-        if name not in self._adapters:
-            if name not in self.host.registry.adapters:
-                raise UserError(f"job needs adapter {name!r}, which no loaded plugin provides")
-            self._adapters[name] = self.host.registry.adapters[name]()
-        return self._adapters[name]
+        return self.host.adapter(name)
 
     def writers_for(self, names: tuple[str, ...] | list[str]) -> list[Any]:
         writers = [self.host.writer(name) for name in names]
@@ -130,12 +125,21 @@ class Runner:
             for warning in (family.check(spec, job.request.params) if family.check else None) or []:
                 emit("job.warning", message=warning)
             plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths))
+            context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)
+            # Adapters prime before the generation model is loaded (an LLM and a
+            # video model need not share memory); their completed payloads are
+            # what the record keeps, so a replay skips that work.
+            adapters = [(self.adapter(name), dict(payload)) for name, payload in job.adapters.items()]
+            for index, (adapter, payload) in enumerate(adapters):
+                primed = adapter.prime(job.request, payload, context)
+                if primed is not None:
+                    adapters[index] = (adapter, dict(primed))
+            job = replace(job, adapters={adapter.name: payload for adapter, payload in adapters})
+            cancel.raise_if_cancelled()
             model, reused = self._model(family, spec, plan, emit, timings)
             request = job.request
-            adapters = [(self.adapter(name), payload) for name, payload in job.adapters.items()]
             for adapter, payload in adapters:
                 request = adapter.transform(request, payload)
-            context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)
             t0 = time.perf_counter()
             with contextlib.ExitStack() as stack:
                 for adapter, payload in adapters:
@@ -148,7 +152,7 @@ class Runner:
             record = self.record(job, plan, timings)
             persistence = MediaPersistence(
                 Path(job.output.output_dir),
-                render_stem(job.output.filename_template, template_fields(request.params, spec.id, job.id)),
+                render_stem(job.output.filename_template, template_fields(job.request.params, spec.id, job.id)),
                 record=record,
                 metadata_mode=job.output.metadata_mode,
                 options=job.output.writer_options,
@@ -180,7 +184,8 @@ class Runner:
         timings["total_s"] = round(time.perf_counter() - started, 4)
         artifacts = list(persistence.artifacts)
         emit("job.finished", artifacts=[a.to_dict() for a in artifacts], model_reused=reused, timings=timings)
-        return JobOutcome(job.id, "finished", artifacts=artifacts, timings=timings, metadata=dict(result.metadata))
+        metadata = {**result.metadata, "adapters": dict(job.adapters)} if job.adapters else dict(result.metadata)
+        return JobOutcome(job.id, "finished", artifacts=artifacts, timings=timings, metadata=metadata)
 
     def _model(self, family: Any, spec: Any, plan: LoadPlan, emit: Any, timings: dict[str, float]) -> tuple[Any, bool]:
         key = (spec.id, plan.key())

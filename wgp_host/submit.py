@@ -70,6 +70,7 @@ class SubmitOptions:
 def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[Job, list[str]]:
     """Validate everything a job needs, before anything is loaded or written."""
     settings_model, settings = (None, {})
+    recorded_adapters: dict[str, Any] = {}
     if opts.settings:
         settings_model, settings = load_settings(opts.settings)
     if opts.from_file:
@@ -77,6 +78,9 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
 
         record = read_record(opts.from_file)
         settings_model, settings = record["request"]["model"], dict(record["request"]["params"])
+        # Replaying a record reuses its adapter payloads (resolved LoRAs, the
+        # enhanced prompt) instead of resolving again.
+        recorded_adapters = dict(record.get("adapters") or {})
     model_id = opts.model or settings_model
     if not model_id:
         raise UserError("no model given: use -m MODEL (see `wgp models`)")
@@ -122,7 +126,8 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
         offload=opts.offload or runtime.get("offload", "none"),
         vae_tiling=opts.vae_tiling,
     )
-    adapters = resolve_adapters(host, request, {**runtime.config, **opts.adapter_options})
+    adapter_options = {**runtime.config, **opts.adapter_options, "family": family.name, "spec": spec}
+    adapters = {**recorded_adapters, **resolve_adapters(host, request, adapter_options)}
     job = Job(
         request=request,
         adapters=adapters,
@@ -150,7 +155,7 @@ def resolve_adapters(host: PluginHost, request: Any, options: Mapping[str, Any])
     """Ask every adapter for its payload now, so the job replays without discovery."""
     payloads = {}
     for name, adapter_class in sorted(host.registry.adapters.items()):
-        payload = adapter_class().resolve(request, options)
+        payload = host.adapter(name).resolve(request, options)
         if payload is not None:
             payloads[name] = dict(payload)
     return payloads

@@ -487,19 +487,58 @@ class ProgressSink(ABC):
 # --------------------------------------------------------------------------- adapters
 
 
+@dataclass(frozen=True)
+class AdapterOption:
+    """A command-line option an adapter adds to ``wgp run`` and ``wgp queue add``.
+
+    Its value reaches :meth:`Adapter.resolve` as ``options[name]`` (a tuple when
+    ``multiple``, a bool when ``is_flag``, None when not given).
+    """
+
+    name: str
+    flags: tuple[str, ...]
+    help: str = ""
+    multiple: bool = False
+    is_flag: bool = False
+    metavar: str | None = None
+
+
 class Adapter(ABC):
     """Shapes a job (at submit time) or a loaded model (at run time).
 
-    ``resolve`` turns what the user asked for into a JSON payload frozen into the
-    job, so a worker replays the job from the payload alone; ``apply`` applies
-    that payload to a loaded model for one generation and undoes it on exit.
+    Life of a payload:
+
+    1. ``resolve(request, options)`` at submit time turns what the user asked for
+       into a JSON payload frozen into the job (None: the adapter is not used).
+       ``options`` holds the adapter's own CLI options (see ``options`` below),
+       the runtime config, ``family`` (the family name of ``request.model``) and
+       ``spec`` (its :class:`ModelSpec`).
+    2. ``prime(request, payload, context)`` in the worker, before the generation
+       model is loaded: the place for work that needs a model of the adapter's
+       own (e.g. an LLM).  It returns the completed payload, which the runner
+       stores in the job's record, so a replay never does that work again.
+    3. ``transform(request, payload)`` returns the request to generate with.
+    4. ``apply(model, payload, context)`` returns a context manager that applies
+       the payload to the loaded model around ``generate`` and undoes it, so a
+       cached model stays clean.  Families that support weight adapters expose
+       their diffusers pipeline as ``model.pipe``.
+
+    A worker replays a job from its payloads alone, without discovery or global state.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: Options this adapter adds to ``wgp run`` / ``wgp queue add``.
+    options: ClassVar[tuple[AdapterOption, ...]] = ()
 
     def resolve(self, request: GenerationRequest, options: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Return this adapter's payload for the job, or None when it is not used."""
+        return None
+
+    def prime(
+        self, request: GenerationRequest, payload: Mapping[str, Any], context: GenerationContext
+    ) -> Mapping[str, Any] | None:
+        """Complete the payload before the generation model is loaded; None keeps it as is."""
         return None
 
     def transform(self, request: GenerationRequest, payload: Mapping[str, Any]) -> GenerationRequest:
