@@ -1,0 +1,215 @@
+"""LoRA adapter on tiny Wan models: real diffusers/peft injection, real files, real runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from wgp_hookspecs import UserError
+
+T2V, A14B = "wan2.1-t2v-1.3b", "wan2.2-t2v-a14b"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A WGP_HOME with tiny models, LoRA files and one runner kept across tests (cached pipelines)."""
+    from wgp_wan.plugin import build_tiny
+    from wgp_wan.specs import get_spec
+
+    root = tmp_path_factory.mktemp("lora-world")
+    models = {}
+    for model_id in (T2V, A14B):
+        models[model_id] = root / "models" / model_id
+        build_tiny(get_spec(model_id), models[model_id])
+    loras = root / "home" / "loras" / "wan"
+    loras.mkdir(parents=True)
+    from diffusers import WanTransformer3DModel
+
+    transformer = WanTransformer3DModel.from_pretrained(models[T2V] / "transformer")
+    for seed, name, targets in ((0, "style", ("attn1.to_q", "attn1.to_v")), (1, "detail", ("attn2.to_k", "ffn.net.2"))):
+        make_lora(transformer, loras / f"{name}.safetensors", seed, targets)
+    (loras / "sub").mkdir()
+    shutil.copy(loras / "style.safetensors", loras / "sub" / "nested.safetensors")
+    flux = root / "home" / "loras" / "flux"
+    flux.mkdir(parents=True)
+    shutil.copy(loras / "style.safetensors", flux / "fluxonly.safetensors")
+    return {"root": root, "models": models, "loras": loras}
+
+
+def make_lora(transformer, path: Path, seed: int, targets) -> None:
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, module in transformer.named_modules():
+        if isinstance(module, torch.nn.Linear) and any(t in name for t in targets):
+            sd[f"transformer.{name}.lora_A.weight"] = torch.randn(4, module.in_features, generator=g) * 0.5
+            sd[f"transformer.{name}.lora_B.weight"] = torch.randn(module.out_features, 4, generator=g) * 0.5
+    save_file(sd, str(path))
+
+
+@pytest.fixture(scope="module")
+def session(world):
+    """Host, runtime and one controller (so the model cache survives between tests)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WGP_HOME", str(world["root"] / "home"))
+    from wgp_host import plugins, runtime
+    from wgp_host.defaults.memory_queue import MemoryQueue
+    from wgp_host.progress import ProgressChannel
+    from wgp_host.queue import QueueController
+    from wgp_host.runner import Runner
+
+    plugins.reset_host()
+    host, rt = plugins.get_host(), runtime.initialize_runtime()
+    events = []
+    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
+    yield {"host": host, "runtime": rt, "controller": controller, "events": events, "world": world}
+    plugins.reset_host()
+    mp.undo()
+
+
+def submit(session, model=T2V, lora=(), preset=None, **params):
+    from wgp_host.submit import SubmitOptions, build_job
+
+    world = session["world"]
+    out = world["root"] / "out" / os.urandom(4).hex()
+    base = {"prompt": "a fox", "seed": 5, "width": 32, "height": 32, "frames": 5, "steps": 4}
+    base.update(params)
+    flags = {k: v for k, v in base.items() if k in ("prompt", "seed", "width", "height", "frames", "steps")}
+    sets = tuple(f"{k}={v}" for k, v in base.items() if k not in flags)
+    job, _ = build_job(session["host"], session["runtime"], SubmitOptions(
+        model=model, model_path=str(world["models"][model]), params=flags, set_items=sets, output_dir=str(out),
+        writers=("video",), writer_options={"video_codec": "ffv1"},
+        adapter_options={"lora": tuple(lora), "lora_preset": preset}))
+    return job
+
+
+def run(session, job):
+    session["controller"].submit(job)
+    outcome = session["controller"].run_next()
+    if outcome.state != "finished":
+        return outcome, None
+    with av.open(outcome.artifacts[0].path) as c:
+        return outcome, np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+
+def frames(session, **kw):
+    outcome, video = run(session, submit(session, **kw))
+    assert outcome.state == "finished", outcome.error
+    return video
+
+
+def test_lora_changes_frames_and_zero_is_base_and_pipeline_is_restored(session):
+    loads_before = [e.event for e in session["events"]].count("model.loaded")
+    base = frames(session)
+    styled = frames(session, lora=["style"])
+    assert not np.array_equal(base, styled)
+    assert np.array_equal(frames(session, lora=["style:0"]), base)
+    assert np.array_equal(frames(session), base)  # the cached pipeline is clean again
+    assert np.array_equal(frames(session, lora=["style:1.0"]), styled)
+    loads = [e.event for e in session["events"]].count("model.loaded") - loads_before
+    assert loads <= 1  # every job above ran on one cached pipeline
+
+
+def test_two_loras_combine(session):
+    base, a, b = frames(session), frames(session, lora=["style"]), frames(session, lora=["detail"])
+    both = frames(session, lora=["style", "detail:0.7"])
+    assert all(not np.array_equal(both, other) for other in (base, a, b))
+
+
+def test_per_step_schedule_differs_from_constant(session):
+    constant, off = frames(session, lora=["style:1"]), frames(session, lora=["style:0"])
+    scheduled = frames(session, lora=["style:1,0"])
+    assert not np.array_equal(scheduled, constant) and not np.array_equal(scheduled, off)
+    # the same schedule from a preset file gives the same frames
+    preset = session["world"]["root"] / "preset.json"
+    preset.write_text(json.dumps({"loras": ["style"], "loras_mult": "1,0"}))
+    assert np.array_equal(frames(session, preset=str(preset)), scheduled)
+
+
+def test_wan22_phases_reach_each_expert(session):
+    kw = {"model": A14B, "flow_shift": 3.0, "steps": 4}
+    base = frames(session, **kw)
+    high = frames(session, lora=["style:1;0"], **kw)
+    low = frames(session, lora=["style:0;1"], **kw)
+    assert not np.array_equal(high, base) and not np.array_equal(low, base) and not np.array_equal(high, low)
+    assert np.array_equal(frames(session, lora=["style:0;0"], **kw), base)
+    applied = [e for e in session["events"] if e.event == "adapter.applied"][-1]
+    assert applied.fields["experts"] == 2
+
+
+def test_payload_replay_needs_the_same_file(session, tmp_path):
+    world = session["world"]
+    job = submit(session, lora=["detail"])
+    payload = job.adapters["lora"]["loras"][0]
+    assert payload["sha256"] == __import__("hashlib").sha256(Path(payload["path"]).read_bytes()).hexdigest()
+    moved = tmp_path / "moved"
+    shutil.move(str(world["loras"]), moved)
+    try:
+        outcome, _ = run(session, job)
+        assert outcome.state == "failed" and "no longer at" in outcome.error
+    finally:
+        shutil.move(str(moved), world["loras"])
+    outcome, _ = run(session, job)  # the file is reachable again: the frozen job replays
+    assert outcome.state == "finished"
+    target = Path(payload["path"])
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original[:-8] + b"\0" * 8)
+        outcome, _ = run(session, job)
+        assert outcome.state == "failed" and "has changed" in outcome.error
+    finally:
+        target.write_bytes(original)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("../x", "not a path"),
+    ("/etc/passwd", "not a path"),
+    ("sub/../../x", "not a path"),
+    ("evil.ckpt", "only .safetensors"),
+    ("evil.pt", "only .safetensors"),
+    ("nope", "unknown LoRA 'nope'"),
+    ("fluxonly", "belongs to family 'flux'"),
+    ("style:abc", "is not a number"),
+    ("style:1;0", "need a model with two experts"),
+    ("style:1;0;1", "at most 2 phases"),
+])
+def test_bad_lora_requests_fail_before_loading(session, name, message):
+    with pytest.raises(UserError, match=message):
+        submit(session, lora=[name])
+
+
+def test_nested_names_and_lora_listing(session):
+    job = submit(session, lora=["sub/nested:0.5"])
+    assert job.adapters["lora"]["loras"][0]["name"] == "sub/nested"
+    env = {**os.environ, "WGP_HOME": str(session["world"]["root"] / "home")}
+    proc = subprocess.run([sys.executable, "-m", "wgp_host", "loras", "--json", "--model", T2V],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(row["name"] for row in json.loads(proc.stdout)) == ["detail", "style", "sub/nested"]
+
+
+def test_cli_run_with_lora_and_one_line_errors(session, tmp_path):
+    world = session["world"]
+    env = {**os.environ, "WGP_HOME": str(world["root"] / "home")}
+    base = [sys.executable, "-m", "wgp_host", "run", "-m", T2V, "--model-path", str(world["models"][T2V]), "-p", "fox",
+            "--resolution", "32x32", "--frames", "5", "--steps", "2", "--output-dir", str(tmp_path / "o")]
+    proc = subprocess.run(base + ["--lora", "style:0.8", "--dry-run", "--json"], capture_output=True, text=True, env=env)
+    job = json.loads(proc.stdout)
+    assert job["adapters"]["lora"]["loras"][0]["phases"] == [[0.8]]
+    proc = subprocess.run(base + ["--lora", "../../x"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not a path" in proc.stderr
+    proc = subprocess.run(base + ["--lora", "style:0.8", "--metadata-mode", "json"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    sidecar = next((tmp_path / "o").glob("*.mp4.json"))
+    assert json.loads(sidecar.read_text())["record"]["adapters"]["lora"]["loras"][0]["name"] == "style"

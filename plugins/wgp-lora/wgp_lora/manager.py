@@ -1,0 +1,190 @@
+"""LoRAInjectionManager: find LoRA files, freeze them into a payload, apply and undo them.
+
+Discovery looks in one folder per family: ``<loras_root>/<family>/`` unless the
+config's ``lora_dirs`` names another folder for that family.  File hashes are
+cached by path, size and mtime; ``snapshot_state()`` shows the cache and
+``reset()`` (``--reset-lora-cache``) empties it.  Nothing here is global: the
+adapter owns one manager per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Mapping
+
+from wgp_hookspecs import GenerationContext, UserError
+
+from .schedule import is_per_step, parse_multiplier, weight_at
+
+SUFFIX = ".safetensors"
+REFUSED_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+
+
+class LoRAInjectionManager:
+    def __init__(self) -> None:
+        self._hashes: dict[tuple[str, int, int], str] = {}
+
+    # ------------------------------------------------------------------ discovery
+
+    @staticmethod
+    def folder(family: str, config: Mapping[str, Any]) -> Path:
+        custom = (config.get("lora_dirs") or {}).get(family)
+        if custom:
+            return Path(custom).expanduser()
+        root = config.get("loras_root")
+        if not root:
+            raise UserError("no LoRA folder: set loras_root (or lora_dirs) in the config")
+        return Path(root).expanduser() / family
+
+    def families(self, config: Mapping[str, Any]) -> list[str]:
+        names = set((config.get("lora_dirs") or {}).keys())
+        root = Path(config.get("loras_root") or "")
+        if root.is_dir():
+            names |= {p.name for p in root.iterdir() if p.is_dir()}
+        return sorted(names)
+
+    def available(self, family: str, config: Mapping[str, Any]) -> dict[str, Path]:
+        """LoRA name (path relative to the family folder, without suffix) -> file."""
+        folder = self.folder(family, config)
+        if not folder.is_dir():
+            return {}
+        found = {}
+        for path in sorted(folder.rglob("*" + SUFFIX)):
+            if path.is_file():
+                found[path.relative_to(folder).with_suffix("").as_posix()] = path.resolve()
+        return found
+
+    def sha256(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._hashes[key] = digest.hexdigest()
+        return self._hashes[key]
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"hashed_files": len(self._hashes), "files": sorted({k[0] for k in self._hashes})}
+
+    def reset(self) -> None:
+        self._hashes.clear()
+
+    # ------------------------------------------------------------------ resolving
+
+    def find(self, name: str, family: str, config: Mapping[str, Any]) -> Path:
+        clean = check_name(name)
+        available = self.available(family, config)
+        if clean in available:
+            return available[clean]
+        for other in self.families(config):
+            if other != family and clean in self.available(other, config):
+                raise UserError(f"LoRA {name!r} belongs to family {other!r}, not {family!r}")
+        known = ", ".join(sorted(available)) or f"none in {self.folder(family, config)}"
+        raise UserError(f"unknown LoRA {name!r} for family {family!r}; available: {known}")
+
+    def resolve(self, entries: list[tuple[str, str]], family: str, experts: int, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Freeze ``(name, multiplier)`` pairs into a payload: path, sha256, schedule."""
+        loras = []
+        for name, multiplier in entries:
+            phases = parse_multiplier(multiplier, name)
+            if len(phases) > experts:
+                raise UserError(f"LoRA {name!r}: phases ('{multiplier}') need a model with two experts (Wan 2.2 A14B)")
+            path = self.find(name, family, config)
+            loras.append({"name": check_name(name), "path": str(path), "sha256": self.sha256(path),
+                          "multiplier": multiplier, "phases": phases})
+        return {"family": family, "experts": experts, "loras": loras}
+
+    # ------------------------------------------------------------------ applying
+
+    def verify(self, lora: Mapping[str, Any]) -> Path:
+        """The payload's file, if it is still there with the same content."""
+        path = Path(lora["path"])
+        if not path.is_file():
+            raise UserError(f"LoRA {lora['name']!r} is no longer at {path} (sha256 {lora['sha256'][:12]}...)")
+        if self.sha256(path) != lora["sha256"]:
+            raise UserError(f"LoRA {lora['name']!r} at {path} has changed since the job was queued (sha256 differs)")
+        return path
+
+    @contextlib.contextmanager
+    def applied(self, pipe: Any, payload: Mapping[str, Any], context: GenerationContext) -> Iterator[None]:
+        """Load the payload's LoRAs into ``pipe`` for one generation; unload them after."""
+        loras = list(payload.get("loras") or [])
+        if not loras:
+            yield
+            return
+        if not hasattr(pipe, "load_lora_weights"):
+            raise UserError(f"{type(pipe).__name__} does not support LoRA")
+        experts = [pipe.transformer] + ([pipe.transformer_2] if getattr(pipe, "transformer_2", None) is not None else [])
+        paths = [self.verify(lora) for lora in loras]
+        names = [f"wgp_lora_{i}" for i in range(len(loras))]
+        hook = None
+        try:
+            for name, path in zip(names, paths):
+                pipe.load_lora_weights(str(path), adapter_name=name)
+                if len(experts) > 1:
+                    pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=True)
+
+            def set_weights(step: int, total: int) -> None:
+                for index, expert in enumerate(experts):
+                    expert.set_adapters(names, weights=[weight_at(l["phases"], index, step, total) for l in loras])
+
+            set_weights(0, 1)
+            if any(is_per_step(lora["phases"]) for lora in loras):
+                def hook(model: Any, step: int, total: int) -> None:
+                    if step < total:  # after step ``step`` (1-based) comes 0-based step ``step``
+                        set_weights(step, total)
+
+                context.step_hooks.append(hook)
+            context.emit("adapter.applied", adapter="lora", loras=[l["name"] for l in loras],
+                         experts=len(experts))
+            yield
+        finally:
+            if hook is not None and hook in context.step_hooks:
+                context.step_hooks.remove(hook)
+            pipe.unload_lora_weights()
+
+
+def check_name(name: str) -> str:
+    """A LoRA name as a safe relative path without suffix; hostile names are refused."""
+    text = str(name).strip()
+    lowered = text.lower()
+    if not text or "\x00" in text or "\\" in text:
+        raise UserError(f"bad LoRA name {name!r}")
+    if lowered.endswith(REFUSED_SUFFIXES):
+        raise UserError(f"LoRA {name!r}: only .safetensors files are accepted (pickled weights are refused)")
+    if lowered.endswith(SUFFIX):
+        text = text[: -len(SUFFIX)]
+    path = PurePosixPath(text)
+    if path.is_absolute() or text.startswith("~") or any(part in ("..", ".", "") for part in path.parts):
+        raise UserError(f"LoRA name {name!r} must be a name inside the LoRA folder, not a path")
+    if "." in path.name and path.suffix.lower() not in ("",):
+        raise UserError(f"LoRA {name!r}: only .safetensors files are accepted")
+    return path.as_posix()
+
+
+def read_preset(path: str | Path) -> list[tuple[str, str]]:
+    """``(name, multiplier)`` pairs from a preset: ``{"loras": [...], "loras_mult": "1 0.5"}``
+    (WanGP's .lset) or ``{"loras": [{"name": ..., "multiplier": ...}]}``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"LoRA preset not found: {p}") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"LoRA preset {p} is not valid JSON: {exc}") from None
+    items = data.get("loras") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise UserError(f"LoRA preset {p} needs a 'loras' list")
+    mults = str(data.get("loras_mult") or data.get("loras_multipliers") or "").split()
+    out = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            out.append((str(item.get("name", "")), str(item.get("multiplier", 1.0))))
+        else:
+            out.append((str(item), mults[index] if index < len(mults) else "1.0"))
+    return out
