@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from wgp_hookspecs import (
     SCHEMA_VERSION,
@@ -112,7 +112,16 @@ class Runner:
         writers = [self.host.writer(name) for name in names]
         return sorted(writers, key=lambda w: (w.order, w.name))
 
-    def run(self, job: Job, channel: ProgressChannel, cancel: CancelToken | None = None) -> JobOutcome:
+    def run(
+        self,
+        job: Job,
+        channel: ProgressChannel,
+        cancel: CancelToken | None = None,
+        on_primed: Callable[[Job], None] | None = None,
+    ) -> JobOutcome:
+        """Run one job.  ``on_primed(job)`` receives the job with primed adapter
+        payloads when priming changed them, so a queue can store them and a retry
+        does not prime again."""
         cancel = cancel or CancelToken()
         emit = channel.bind(job.id)
         started = time.perf_counter()
@@ -134,7 +143,10 @@ class Runner:
                 primed = adapter.prime(job.request, payload, context)
                 if primed is not None:
                     adapters[index] = (adapter, dict(primed))
-            job = replace(job, adapters={adapter.name: payload for adapter, payload in adapters})
+            primed_job = replace(job, adapters={adapter.name: payload for adapter, payload in adapters})
+            if on_primed is not None and primed_job.adapters != job.adapters:
+                on_primed(primed_job)
+            job = primed_job
             cancel.raise_if_cancelled()
             model, reused = self._model(family, spec, plan, emit, timings)
             request = job.request

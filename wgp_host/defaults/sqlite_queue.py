@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS flags (
 
 COLUMNS = "id, state, job, priority, attempts, worker, created, started, finished, progress, result, error, cancel_requested"
 _JSON_COLUMNS = ("job", "progress", "result")
-_UPDATABLE = {"state", "priority", "attempts", "worker", "started", "finished", "progress", "result", "error", "cancel_requested"}
+_UPDATABLE = {"job", "state", "priority", "attempts", "worker", "started", "finished", "progress", "result", "error", "cancel_requested"}
 
 
 # --------------------------------------------------------------------------- process identity

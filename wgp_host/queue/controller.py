@@ -147,7 +147,9 @@ class QueueController:
                 self.channel.emit("job.failed", record.id, error=str(exc))
                 outcome = JobOutcome(record.id, "failed", error=str(exc), user_error=True)
             else:
-                outcome = self.runner.run(job, self.channel, token)
+                outcome = self.runner.run(
+                    job, self.channel, token, on_primed=lambda primed: self.backend.update(record.id, job=primed.to_dict())
+                )
         finally:
             with self._lock:
                 self.current, self.current_cancel = None, None
