@@ -1,0 +1,95 @@
+"""Registers the ``prompt_enhancer`` adapter and ``wgp prompt-enhancer``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+import click
+
+from wgp_hookspecs import Adapter, AdapterOption, GenerationContext, GenerationRequest, UserError, hookimpl
+
+from .bridge import DEFAULT_TEMPLATE, PromptEnhancerBridge
+
+#: Config keys: ``prompt_enhancer_model`` (a folder or repo id), ``prompt_enhancer_default``
+#: (enhance every job), ``prompt_enhancer_max_new_tokens``, ``prompt_enhancer_template``.
+MODEL_KEY, DEFAULT_KEY = "prompt_enhancer_model", "prompt_enhancer_default"
+
+
+class PromptEnhancerAdapter(Adapter):
+    name = "prompt_enhancer"
+    description = "Rewrites the prompt with a local LLM before generation; the result is frozen into the job"
+    options = (
+        AdapterOption("enhance_prompt", ("--enhance-prompt",), "Rewrite the prompt with the configured local LLM.",
+                      is_flag=True),
+        AdapterOption("reset_prompt_enhancer", ("--reset-prompt-enhancer",),
+                      "Unload the prompt enhancer's LLM so the next job loads it again.", is_flag=True),
+    )
+
+    def __init__(self) -> None:
+        self.bridge = PromptEnhancerBridge()
+
+    def resolve(self, request: GenerationRequest, options: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if options.get("reset_prompt_enhancer"):
+            self.bridge.reset()
+        if not (options.get("enhance_prompt") or options.get(DEFAULT_KEY)):
+            return None
+        location = options.get(MODEL_KEY)
+        if not location:
+            raise UserError(f"--enhance-prompt needs a model: set {MODEL_KEY} in the config (a folder or repo id)")
+        # Only the request is frozen here; the LLM runs when the job is primed.
+        return {
+            "model": str(location),
+            "max_new_tokens": int(options.get("prompt_enhancer_max_new_tokens") or 64),
+            "template": str(options.get("prompt_enhancer_template") or DEFAULT_TEMPLATE),
+            "original": request.prompt,
+        }
+
+    def prime(self, request: GenerationRequest, payload: Mapping[str, Any], context: GenerationContext) -> Mapping[str, Any] | None:
+        if "enhanced" in payload:  # a replay: never run the LLM again
+            context.emit("prompt_enhancer.replayed", enhanced=payload["enhanced"])
+            return None
+        self.bridge.ensure_loaded(str(payload["model"]), context.emit)
+        enhanced = self.bridge.enhance(str(payload.get("original") or request.prompt),
+                                       int(payload.get("max_new_tokens", 64)), str(payload.get("template", DEFAULT_TEMPLATE)))
+        context.emit("prompt_enhancer.enhanced", enhanced=enhanced)
+        return {**payload, "enhanced": enhanced, "enhancer": dict(self.bridge.identity)}
+
+    def transform(self, request: GenerationRequest, payload: Mapping[str, Any]) -> GenerationRequest:
+        if "enhanced" not in payload:
+            return request
+        return GenerationRequest(request.model, {**request.params, "prompt": payload["enhanced"]})
+
+
+@hookimpl
+def register_adapters(register: Any) -> None:
+    register(PromptEnhancerAdapter)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    @cli.group("prompt-enhancer")
+    def prompt_enhancer() -> None:
+        """The local LLM that rewrites prompts (--enhance-prompt)."""
+
+    @prompt_enhancer.command("tiny")
+    @click.argument("folder", type=click.Path(file_okay=False))
+    def tiny(folder: str) -> None:
+        """Write a random-weight causal LM with a local tokenizer to FOLDER (tests, demos)."""
+        from .bridge import build_tiny_lm
+
+        click.echo(f"wrote tiny prompt enhancer to {build_tiny_lm(folder)}")
+
+    @prompt_enhancer.command("run")
+    @click.argument("prompt")
+    @click.option("--model", "location", metavar="DIR_OR_REPO", help="LLM to use (default: config prompt_enhancer_model).")
+    def run(prompt: str, location: str | None) -> None:
+        """Print the enhanced version of PROMPT."""
+        from wgp_host.runtime import initialize_runtime
+
+        location = location or initialize_runtime().get(MODEL_KEY)
+        if not location:
+            raise UserError(f"no model: pass --model or set {MODEL_KEY} in the config")
+        bridge = PromptEnhancerBridge()
+        bridge.ensure_loaded(str(location))
+        click.echo(json.dumps({"prompt": prompt, "enhanced": bridge.enhance(prompt), "enhancer": bridge.identity}))
