@@ -126,3 +126,37 @@ def test_queue_retry_keeps_the_primed_payload(wgp_env, lm, tmp_path):
         (state, stored), = db.execute("SELECT state, job FROM jobs").fetchall()
     assert state == "finished"
     assert json.loads(stored)["adapters"]["prompt_enhancer"]["enhanced"].startswith("a fox. ")
+
+
+def test_captioner_describes_the_start_image_once(wgp_env, lm, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from wgp_prompt_enhancer.bridge import build_tiny_captioner
+
+    captioner = build_tiny_captioner(tmp_path / "blip")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"prompt_enhancer_model": str(lm), "prompt_enhancer_captioner": str(captioner)}))
+    image = tmp_path / "start.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(image)
+    from wgp_host.defaults.memory_queue import MemoryQueue
+    from wgp_host.plugins import get_host
+    from wgp_host.progress import ProgressChannel
+    from wgp_host.queue import QueueController
+    from wgp_host.runner import Runner
+    from wgp_host.runtime import initialize_runtime
+    from wgp_host.submit import SubmitOptions, build_job
+
+    host, runtime = get_host(), initialize_runtime(cfg)
+    events = []
+    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
+    job, _ = build_job(host, runtime, SubmitOptions(
+        model="echo", params={"prompt": "a fox", "image_start": str(image), "frames": 2, "steps": 1},
+        output_dir=str(tmp_path / "o"), adapter_options={"enhance_prompt": True}))
+    assert job.adapters["prompt_enhancer"]["captioner"] == str(captioner)
+    controller.submit(job)
+    outcome = controller.run_next()
+    payload = outcome.metadata["adapters"]["prompt_enhancer"]
+    assert "caption" in payload and payload["enhanced"].startswith("a fox. ")
+    roles = [e.fields.get("role") for e in events if e.event == "prompt_enhancer.loading"]
+    assert roles == ["captioner", None]  # the captioner and the LLM each loaded once

@@ -14,6 +14,8 @@ from .bridge import DEFAULT_TEMPLATE, PromptEnhancerBridge
 #: Config keys: ``prompt_enhancer_model`` (a folder or repo id), ``prompt_enhancer_default``
 #: (enhance every job), ``prompt_enhancer_max_new_tokens``, ``prompt_enhancer_template``.
 MODEL_KEY, DEFAULT_KEY = "prompt_enhancer_model", "prompt_enhancer_default"
+#: An image-to-text model (BLIP-style) that describes the start image of image-to-video jobs.
+CAPTIONER_KEY = "prompt_enhancer_captioner"
 
 
 class PromptEnhancerAdapter(Adapter):
@@ -38,22 +40,33 @@ class PromptEnhancerAdapter(Adapter):
         if not location:
             raise UserError(f"--enhance-prompt needs a model: set {MODEL_KEY} in the config (a folder or repo id)")
         # Only the request is frozen here; the LLM runs when the job is primed.
-        return {
+        payload = {
             "model": str(location),
             "max_new_tokens": int(options.get("prompt_enhancer_max_new_tokens") or 64),
             "template": str(options.get("prompt_enhancer_template") or DEFAULT_TEMPLATE),
             "original": request.prompt,
         }
+        captioner = options.get(CAPTIONER_KEY)
+        if captioner and request.params.get("image_start"):
+            payload.update({"captioner": str(captioner), "image": str(request.params["image_start"])})
+        return payload
 
     def prime(self, request: GenerationRequest, payload: Mapping[str, Any], context: GenerationContext) -> Mapping[str, Any] | None:
         if "enhanced" in payload:  # a replay: never run the LLM again
             context.emit("prompt_enhancer.replayed", enhanced=payload["enhanced"])
             return None
+        caption = ""
+        if payload.get("captioner"):
+            caption = self.bridge.caption(str(payload["image"]), str(payload["captioner"]), context.emit)
         self.bridge.ensure_loaded(str(payload["model"]), context.emit)
         enhanced = self.bridge.enhance(str(payload.get("original") or request.prompt),
-                                       int(payload.get("max_new_tokens", 64)), str(payload.get("template", DEFAULT_TEMPLATE)))
+                                       int(payload.get("max_new_tokens", 64)), str(payload.get("template", DEFAULT_TEMPLATE)),
+                                       caption)
         context.emit("prompt_enhancer.enhanced", enhanced=enhanced)
-        return {**payload, "enhanced": enhanced, "enhancer": dict(self.bridge.identity)}
+        primed = {**payload, "enhanced": enhanced, "enhancer": dict(self.bridge.identity)}
+        if payload.get("captioner"):
+            primed["caption"] = caption
+        return primed
 
     def transform(self, request: GenerationRequest, payload: Mapping[str, Any]) -> GenerationRequest:
         if "enhanced" not in payload:
@@ -74,11 +87,13 @@ def register_commands(cli: Any) -> None:
 
     @prompt_enhancer.command("tiny")
     @click.argument("folder", type=click.Path(file_okay=False))
-    def tiny(folder: str) -> None:
-        """Write a random-weight causal LM with a local tokenizer to FOLDER (tests, demos)."""
-        from .bridge import build_tiny_lm
+    @click.option("--captioner", is_flag=True, help="Build a tiny BLIP image captioner instead of the LLM.")
+    def tiny(folder: str, captioner: bool) -> None:
+        """Write a random-weight causal LM (or captioner) with a local tokenizer to FOLDER (tests, demos)."""
+        from .bridge import build_tiny_captioner, build_tiny_lm
 
-        click.echo(f"wrote tiny prompt enhancer to {build_tiny_lm(folder)}")
+        built = build_tiny_captioner(folder) if captioner else build_tiny_lm(folder)
+        click.echo(f"wrote tiny {'captioner' if captioner else 'prompt enhancer'} to {built}")
 
     @prompt_enhancer.command("run")
     @click.argument("prompt")
