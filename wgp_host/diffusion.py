@@ -9,11 +9,17 @@ made the same way, so they live here once and know no model:
   weight is read, :func:`resolve_device` / :func:`resolve_dtype` turn ``auto``
   into concrete choices, :func:`apply_offload` and :func:`apply_vae_tiling`
   put the loaded pipeline where the plan says;
-* running: :func:`step_callback` bridges diffusers' ``callback_on_step_end``
-  to the job's progress and cancel token, :func:`seeded_generator` makes seeds
-  reproducible, :func:`to_uint8_video` converts the pipeline's float frames to
-  the ``uint8 [T, H, W, 3]`` frames every writer expects;
+* running: :func:`load_images` opens a request's conditioning images the way a
+  diffusers user does, :func:`step_callback` bridges diffusers'
+  ``callback_on_step_end`` to the job's progress and cancel token,
+  :func:`seeded_generator` makes seeds reproducible, :func:`to_uint8_video` and
+  :func:`to_uint8_images` convert the pipeline's float output to the uint8
+  frames and images every writer expects;
 * :func:`release_pipeline` gives the memory back when the runner evicts a model.
+
+The loaded-model class that strings these together for a family is
+:class:`wgp_host.diffusers_family.DiffusersModel`; random-weight test models
+are built with :mod:`wgp_host.diffusers_tiny`.
 
 Importing this module is cheap: torch, diffusers and huggingface_hub are
 imported inside the functions that need them, so registration code may import
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -320,14 +326,20 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
         raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.offload!r})")
 
 
-def wants_vae_tiling(setting: bool | None, width: int, height: int) -> bool:
-    """``True``/``False`` are the user's choice; ``None`` (auto) tiles frames larger than 1280x720."""
+def wants_vae_tiling(setting: bool | None, width: int, height: int, threshold: int = AUTO_TILING_PIXELS) -> bool:
+    """``True``/``False`` are the user's choice; ``None`` (auto) tiles frames of more than ``threshold`` pixels.
+
+    The default threshold (1280x720) suits video VAEs, which decode many frames
+    at once; an image family passes a larger one.
+    """
     if setting is not None:
         return bool(setting)
-    return int(width) * int(height) > AUTO_TILING_PIXELS
+    return int(width) * int(height) > threshold
 
 
-def apply_vae_tiling(pipe: Any, setting: bool | None, width: int, height: int) -> bool:
+def apply_vae_tiling(
+    pipe: Any, setting: bool | None, width: int, height: int, threshold: int = AUTO_TILING_PIXELS
+) -> bool:
     """Switch the pipeline's VAE tiling on or off for one generation; returns whether it is on.
 
     Tiling decodes in overlapping tiles, which bounds VAE memory at a small cost
@@ -336,7 +348,7 @@ def apply_vae_tiling(pipe: Any, setting: bool | None, width: int, height: int) -
     vae = getattr(pipe, "vae", None)
     if vae is None or not hasattr(vae, "enable_tiling"):
         return False
-    on = wants_vae_tiling(setting, width, height)
+    on = wants_vae_tiling(setting, width, height, threshold)
     if on:
         vae.enable_tiling()
     elif hasattr(vae, "disable_tiling"):
@@ -345,6 +357,19 @@ def apply_vae_tiling(pipe: Any, setting: bool | None, width: int, height: int) -
 
 
 # --------------------------------------------------------------------------- running
+
+
+def load_images(params: Mapping[str, Any], arguments: Mapping[str, str]) -> dict[str, Any]:
+    """The request's conditioning images as RGB PIL images, keyed by pipeline argument.
+
+    ``arguments`` maps a parameter name to the pipeline's argument, e.g.
+    ``{"image_start": "image", "image_end": "last_image"}``; parameters that are
+    not set are left out.  ``diffusers.utils.load_image`` (EXIF orientation
+    applied, converted to RGB) is what a direct diffusers user calls.
+    """
+    from diffusers.utils import load_image
+
+    return {argument: load_image(str(params[name])) for name, argument in arguments.items() if params.get(name)}
 
 
 def seeded_generator(seed: int, device: str) -> torch.Generator:
@@ -395,6 +420,22 @@ def to_uint8_video(frames: Any) -> np.ndarray:
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     return np.ascontiguousarray((np.clip(array, 0.0, 1.0) * 255).round().astype(np.uint8))
+
+
+def to_uint8_images(images: Any) -> list[np.ndarray]:
+    """Float images in [0, 1] from ``output_type="np"`` (``[B, H, W, C]``) to a list of ``uint8 [H, W, C]``.
+
+    Rounds like :func:`to_uint8_video` (and like diffusers' PIL output), so a
+    PNG written from them equals ``pipe(..., output_type="pil").images``.
+    """
+    import numpy as np
+
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4:
+        raise ValueError(f"expected images [B, H, W, C] or [H, W, C], got shape {array.shape}")
+    return list(to_uint8_video(array))
 
 
 def release_pipeline(pipe: Any, device: str | None = None) -> None:

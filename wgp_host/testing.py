@@ -6,14 +6,29 @@
   builds a host with the defaults plus the given plugins and installs it, so
   ``wgp_host.cli`` commands invoked in-process see exactly those plugins.
 - ``wgp_cli``: run the ``wgp`` CLI in-process: ``result = wgp_cli("run", "-m", ...)``.
+- ``wgp_tiny_model``: ``wgp_tiny_model(model_id)`` is the folder of that model's
+  random-weight copy (``wgp models tiny``), built once per test session, for
+  any installed family.
+- ``wgp_test_images``: three different 32x32 RGB PNGs (``a``, ``b``, ``c``) and a
+  48x32 one (``wide``), as paths, for image-conditioned models.
+
+Helpers for model-family tests: :class:`Recorder` (a ``GenerationContext``
+that keeps its events), :func:`run_wgp` (the real CLI in a subprocess),
+:func:`decode_video` (every frame of a written video, as uint8 RGB),
+:func:`heavy_imports` (what importing a registration module drags in) and
+:func:`registered_families` (what an installed entry point registers).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from wgp_hookspecs import CancelToken, GenerationContext
 
 from . import plugins, runtime
 
@@ -54,3 +69,101 @@ def wgp_cli(wgp_env: Path) -> Callable[..., Any]:
         return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def wgp_tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+    """``wgp_tiny_model(model_id)``: the folder of that model's tiny copy, built on first use."""
+    from .tiny import build_tiny
+
+    host = plugins.PluginHost()
+    host.load(entry_points=True)
+    root = tmp_path_factory.mktemp("wgp-tiny")
+    built: dict[str, str] = {}
+
+    def get(model_id: str) -> str:
+        if model_id not in built:
+            family, spec = host.model(model_id)
+            built[model_id] = str(build_tiny(family, spec, root / model_id))
+        return built[model_id]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def wgp_test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Random RGB PNGs on disk, as paths: ``a``, ``b``, ``c`` (32x32) and ``wide`` (48x32)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("wgp-images")
+    out = {}
+    for name, seed, (width, height) in (("a", 1, (32, 32)), ("b", 2, (32, 32)), ("c", 3, (32, 32)), ("wide", 4, (48, 32))):
+        pixels = (np.random.RandomState(seed).rand(height, width, 3) * 255).astype("uint8")
+        path = root / f"{name}.png"
+        Image.fromarray(pixels).save(path)
+        out[name] = str(path)
+    return out
+
+
+class Recorder:
+    """A :class:`GenerationContext` (``recorder.context``) whose events are kept in ``recorder.events``.
+
+    ``cancel_after=N`` cancels the job once step N was reported, as a user would.
+    """
+
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self.cancel = CancelToken()
+        self.cancel_after = cancel_after
+        self.context = GenerationContext(job="test", cancel=self.cancel, emit=self.emit)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+        if event == "step" and self.cancel_after is not None and fields["step"] >= self.cancel_after:
+            self.cancel.cancel("test cancel")
+
+    def steps(self) -> list[tuple[int, int]]:
+        return [(f["step"], f["total"]) for e, f in self.events if e == "step"]
+
+
+def run_wgp(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m wgp_host ARGS`` in a subprocess (the real CLI, real plugin loading), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "wgp_host", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def decode_video(path: str | Path) -> Any:
+    """Every frame of the video at ``path`` as ``uint8 [T, H, W, 3]`` RGB (lossless with ``--video-codec ffv1``)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+#: Modules a plugin's registration must not import (``wgp --help`` would pay for them).
+HEAVY_MODULES = ("torch", "diffusers", "transformers", "numpy", "PIL")
+
+
+def heavy_imports(module: str) -> list[str]:
+    """The :data:`HEAVY_MODULES` that importing ``module`` loads, checked in a fresh interpreter."""
+    code = f"import sys, {module}; print(' '.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def registered_families(entry_point: str) -> list[Any]:
+    """The model families that the installed ``wgp`` entry point ``entry_point`` registers, in order."""
+    from importlib.metadata import entry_points
+
+    (entry,) = [ep for ep in entry_points(group="wgp") if ep.name == entry_point]
+    families: list[Any] = []
+    entry.load().register_model_families(families.append)
+    return families

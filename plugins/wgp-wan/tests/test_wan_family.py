@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
-import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler, WanPipeline
+from diffusers import (
+    FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+    WanPipeline,
+)
 from wan_testing import SMALL, Recorder, request_params
-from wgp_hookspecs import GenerationRequest, JobCancelled, LoadPlan, ParameterError, UserError
-from wgp_wan.pipeline import configure_scheduler, load_images, pipeline_class, pipeline_kwargs
-from wgp_wan.plugin import WAN_FAMILY, register_model_families
+from wgp_hookspecs import (
+    GenerationRequest,
+    JobCancelled,
+    LoadPlan,
+    ParameterError,
+    UserError,
+)
+from wgp_wan.pipeline import (
+    configure_scheduler,
+    load_images,
+    pipeline_class,
+    pipeline_kwargs,
+)
+from wgp_wan.plugin import WAN_FAMILY
 from wgp_wan.specs import WAN_MODEL_IDS, get_spec
 
 from wgp_host.diffusion import to_uint8_video
+from wgp_host.testing import heavy_imports, registered_families
 
 IMAGE_IDS = ("wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.1-flf2v-14b", "wan2.2-i2v-a14b")
 A14B_IDS = ("wan2.2-t2v-a14b", "wan2.2-i2v-a14b")
@@ -38,16 +51,11 @@ def generate(model, params: dict, recorder: Recorder | None = None):
 
 
 def test_registration_imports_no_torch():
-    code = "import sys, wgp_wan.plugin; print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'numpy', 'PIL') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports("wgp_wan.plugin") == []
 
 
 def test_entry_point_registers_every_model():
-    (entry,) = [ep for ep in entry_points(group="wgp") if ep.name == "wan"]
-    assert entry.load() is sys.modules["wgp_wan.plugin"]
-    families = []
-    register_model_families(families.append)
+    families = registered_families("wan")
     assert [f.name for f in families] == ["wan"]
     assert [m.id for m in families[0].models] == list(WAN_MODEL_IDS)
     assert {m.id: m.weights for m in families[0].models} == {

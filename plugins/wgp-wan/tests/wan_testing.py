@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from wgp_hookspecs import CancelToken, GenerationContext
 from wgp_wan.specs import get_spec
+
+from wgp_host.testing import Recorder  # noqa: F401 - re-exported for the Wan tests
 
 #: Every tiny model generates at this size: the smallest the 16x (TI2V) VAE with 2x2 patches allows.
 SMALL = {"width": 32, "height": 32, "frames": 5, "steps": 2, "seed": 7, "prompt": "a red fox runs, snow"}
-
-
-class Recorder:
-    """A GenerationContext whose events are kept in a list."""
-
-    def __init__(self, cancel_after: int | None = None) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.cancel = CancelToken()
-        self.cancel_after = cancel_after
-        self.context = GenerationContext(job="test", cancel=self.cancel, emit=self.emit)
-
-    def emit(self, event: str, **fields) -> None:
-        self.events.append((event, fields))
-        if event == "step" and self.cancel_after is not None and fields["step"] >= self.cancel_after:
-            self.cancel.cancel("test cancel")
-
-    def steps(self) -> list[tuple[int, int]]:
-        return [(f["step"], f["total"]) for e, f in self.events if e == "step"]
 
 
 def request_params(model_id: str, images: dict[str, str] | None = None, **changes) -> dict:

@@ -8,13 +8,11 @@ an image model needs, and whether they are readable images.  Torch-free.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from wgp_hookspecs import ModelSpec, UserError
 
-#: How far (relative) an image's aspect ratio may be from the output's before a warning.
-ASPECT_TOLERANCE = 0.1
+from wgp_host.diffusers_family import aspect_warning, image_size
 
 
 def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
@@ -44,37 +42,7 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
     for flag, path in (("--image-start", start), ("--image-end", end)):
         if path:
             size = image_size(path, flag)
-            warning = _aspect_warning(flag, size, params)
+            warning = aspect_warning(flag, size, params)
             if warning:
                 warnings.append(warning)
     return warnings
-
-
-def image_size(path: Any, flag: str = "image") -> tuple[int, int]:
-    """(width, height) of the image at ``path``; UserError when it is missing or not an image."""
-    from PIL import Image, UnidentifiedImageError
-
-    file = Path(str(path)).expanduser()
-    if not file.is_file():
-        raise UserError(f"{flag}: {path} does not exist or is not a file")
-    try:
-        with Image.open(file) as image:
-            image.verify()
-        with Image.open(file) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"{flag}: {path} is not a readable image ({exc})") from None
-
-
-def _aspect_warning(flag: str, size: tuple[int, int], params: Mapping[str, Any]) -> str | None:
-    width, height = params.get("width"), params.get("height")
-    if not width or not height or not size[0] or not size[1]:
-        return None
-    image_ratio = size[0] / size[1]
-    output_ratio = float(width) / float(height)
-    if abs(image_ratio - output_ratio) / output_ratio <= ASPECT_TOLERANCE:
-        return None
-    return (
-        f"{flag} is {size[0]}x{size[1]} but the video is {width}x{height}: the image will be stretched; "
-        f"pass --width/--height with the image's aspect ratio to avoid it"
-    )

@@ -7,41 +7,21 @@ import torch and diffusers when they are first called.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from wgp_hookspecs import LoadPlan, ModelFamily, ModelSpec, hookimpl
+from wgp_hookspecs import ModelFamily, hookimpl
+
+from wgp_host.diffusers_family import define_family
 
 from .checks import check
 from .specs import WAN_MODELS
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .pipeline import WanModel
-
-
-def load(spec: ModelSpec, plan: LoadPlan) -> WanModel:
-    """Load a Wan model (imports torch and diffusers on first use)."""
-    from .pipeline import load as load_wan
-
-    return load_wan(spec, plan)
-
-
-def build_tiny(spec: ModelSpec, folder: str | os.PathLike[str]) -> None:
-    """Write a random-weight copy of ``spec`` to ``folder`` (imports torch on first use)."""
-    from .tiny import build_tiny as build
-
-    build(spec, folder)
-
-
-WAN_FAMILY = ModelFamily(
-    name="wan",
-    models=WAN_MODELS,
-    load=load,
-    build_tiny=build_tiny,
-    check=check,
-    description="Wan 2.1 and 2.2 text/image/first-last-frame to video (diffusers)",
+WAN_FAMILY = define_family(
+    "wan", "wgp_wan", WAN_MODELS, check, "Wan 2.1 and 2.2 text/image/first-last-frame to video (diffusers)"
 )
+#: ``load(spec, plan)`` and ``build_tiny(spec, folder)``: wgp_wan.pipeline.load and
+#: wgp_wan.tiny.build_tiny, imported (with torch and diffusers) on first use.
+load, build_tiny = WAN_FAMILY.load, WAN_FAMILY.build_tiny
 
 
 @hookimpl

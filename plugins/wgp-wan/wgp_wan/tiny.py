@@ -14,12 +14,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
-from transformers import CLIPVisionConfig, CLIPVisionModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
+from transformers import CLIPVisionConfig, CLIPVisionModel
 from wgp_hookspecs import ModelSpec
 
-from wgp_host.diffusion import quiet_progress_bars
+from wgp_host.diffusers_tiny import (
+    save_tiny_pipeline,
+    seeded_weights,
+    tiny_t5_encoder,
+    tiny_t5_tokenizer,
+)
 
 from .pipeline import pipeline_class
 
@@ -28,42 +32,12 @@ try:  # without torchvision, transformers 5 swaps CLIPImageProcessor for this PI
 except ImportError:  # pragma: no cover - other transformers builds
     from transformers import CLIPImageProcessor
 
-#: Seed of every tiny model's weights.
-TINY_SEED = 0
-
 TEXT_DIM = 32
 CLIP_HIDDEN = 4
 CLIP_IMAGE_SIZE = 32
 CLIP_PATCH = 4
 #: Tokens per image from the tiny CLIP encoder (patches plus the class token).
 CLIP_TOKENS = (CLIP_IMAGE_SIZE // CLIP_PATCH) ** 2 + 1
-
-
-def tiny_tokenizer() -> T5Tokenizer:
-    """A T5 Unigram tokenizer over single characters (ids 0 pad, 1 eos, 2 unk), built in memory."""
-    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()"
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
-    vocab += [("\u2581" + c, -2.0 - i / 100) for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")]
-    vocab += [(c, -3.0 - i / 100) for i, c in enumerate(chars)]
-    return T5Tokenizer(vocab=vocab, extra_ids=0)
-
-
-def tiny_text_encoder(vocab_size: int) -> UMT5EncoderModel:
-    return UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=vocab_size,
-            d_model=TEXT_DIM,
-            d_kv=8,
-            d_ff=32,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            relative_attention_max_distance=16,
-            pad_token_id=0,
-            eos_token_id=1,
-            decoder_start_token_id=0,
-        )
-    )
 
 
 def tiny_vae(version: str) -> AutoencoderKLWan:
@@ -128,10 +102,9 @@ def tiny_image_encoder() -> tuple[CLIPVisionModel, Any]:
 def build_tiny_pipeline(spec: ModelSpec) -> Any:
     """The tiny pipeline object for ``spec`` (not saved); deterministic for a given spec."""
     options = spec.options
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_SEED)
-        tokenizer = tiny_tokenizer()
-        text_encoder = tiny_text_encoder(len(tokenizer))
+    with seeded_weights():
+        tokenizer = tiny_t5_tokenizer()
+        text_encoder = tiny_t5_encoder(len(tokenizer), TEXT_DIM, umt5=True)
         vae = tiny_vae(options.get("vae", "2.1"))
         z_dim = vae.config.z_dim
         # Wan 2.1-style image models concatenate noise, a 4-channel frame mask and the
@@ -165,7 +138,4 @@ def build_tiny(spec: ModelSpec, folder: str | os.PathLike[str]) -> None:
     The folder loads back through the family's normal ``load`` with
     ``LoadPlan(weights=folder)``.
     """
-    pipe = build_tiny_pipeline(spec)
-    os.makedirs(folder, exist_ok=True)
-    with quiet_progress_bars():
-        pipe.save_pretrained(str(folder), safe_serialization=True)
+    save_tiny_pipeline(build_tiny_pipeline(spec), folder)

@@ -1,0 +1,74 @@
+"""Loading and running Flux models with diffusers.
+
+The first module of this plugin that imports torch and diffusers; the host
+reaches it only through ``load``.  Loading, generating and unloading are
+:class:`wgp_host.diffusers_family.DiffusersModel`'s; :class:`FluxModel` says
+which pipeline runs a model, how a request becomes its call
+(:meth:`FluxModel.pipeline_kwargs`, also used by the tests' direct calls) and
+which weights fit which id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import diffusers
+from wgp_hookspecs import LoadPlan, ModelSpec, UserError
+
+from wgp_host.diffusers_family import DiffusersModel, standard_kwargs
+
+
+class FluxModel(DiffusersModel):
+    """A loaded Flux pipeline; kept in the runner's cache between jobs."""
+
+    #: Kontext's reference image: ``image_start`` (``--image-start``) is the pipeline's ``image``.
+    image_arguments: ClassVar[Mapping[str, str]] = {"image_start": "image"}
+    #: With VAE tiling on auto, images up to 2048x2048 are decoded whole (1024x1024 needs no tiles).
+    auto_tiling_pixels = 2048 * 2048
+
+    @staticmethod
+    def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
+        """FluxKontextPipeline for Kontext, FluxPipeline for dev and schnell."""
+        return diffusers.FluxKontextPipeline if spec.options.get("pipeline") == "kontext" else diffusers.FluxPipeline
+
+    @staticmethod
+    def pipeline_kwargs(params: Mapping[str, Any], images: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The diffusers call for one request, minus generator and callback.
+
+        Besides :func:`standard_kwargs`: ``batch_size`` -> ``num_images_per_prompt``
+        and ``max_sequence_length``.  With a reference image (Kontext),
+        ``max_area`` is the requested width x height, so the output is exactly
+        that size (diffusers would otherwise rescale it to 1024x1024's area),
+        and ``auto_resize`` is diffusers' ``_auto_resize``.
+        """
+        kwargs = standard_kwargs(params)
+        kwargs["num_images_per_prompt"] = int(params["batch_size"])
+        kwargs["max_sequence_length"] = int(params["max_sequence_length"])
+        if images:
+            kwargs.update(images, max_area=kwargs["width"] * kwargs["height"])
+            kwargs["_auto_resize"] = bool(params.get("auto_resize", True))
+        return kwargs
+
+    @staticmethod
+    def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
+        """Refuse dev/Kontext weights for schnell and the reverse: only dev and Kontext embed the guidance scale."""
+        expected = bool(spec.options.get("guidance_embeds"))
+        if bool(pipe.transformer.config.get("guidance_embeds")) != expected:
+            have = "has no" if expected else "has"
+            raise UserError(
+                f"weights at {location} do not match {spec.id}: the transformer {have} a guidance embedding "
+                f"(FLUX.1-dev and Kontext have one, FLUX.1-schnell does not)"
+            )
+
+    def check_images(self, images: Mapping[str, Any]) -> None:
+        if self.spec.options.get("pipeline") == "kontext" and "image" not in images:
+            raise UserError(f"{self.spec.id} edits a reference image: pass --image-start IMAGE")
+
+
+def load(spec: ModelSpec, plan: LoadPlan) -> FluxModel:
+    """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`)."""
+    return FluxModel.load(spec, plan)
+
+
+__all__ = ["FluxModel", "load"]

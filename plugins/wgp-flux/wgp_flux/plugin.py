@@ -1,0 +1,41 @@
+"""Registers the Flux family with wgp.
+
+Registration must stay cheap (``wgp --help`` calls it): this module imports
+only the spec table.  ``load`` and ``build_tiny`` import torch and diffusers
+when they are first called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from wgp_hookspecs import ModelFamily, ModelSpec, hookimpl
+
+from wgp_host.diffusers_family import define_family, image_size
+
+from .specs import FLUX_MODELS
+
+
+def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
+    """Refuse a Kontext reference image that Pillow cannot read, before any weight is loaded.
+
+    The schema already requires it for Kontext (and has no image for the
+    text-to-image models); the output size is ``width`` x ``height`` whatever
+    the reference's shape, so nothing is stretched and there is no warning.
+    """
+    if params.get("image_start"):
+        image_size(params["image_start"], "--image-start")
+    return []
+
+
+FLUX_FAMILY = define_family(
+    "flux", "wgp_flux", FLUX_MODELS, check, "FLUX.1 dev / schnell text-to-image and Kontext image editing (diffusers)"
+)
+#: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
+load, build_tiny = FLUX_FAMILY.load, FLUX_FAMILY.build_tiny
+
+
+@hookimpl
+def register_model_families(register: Callable[[ModelFamily], None]) -> None:
+    register(FLUX_FAMILY)

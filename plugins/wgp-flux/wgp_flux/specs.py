@@ -1,0 +1,83 @@
+"""The FLUX.1 model ids, their weights and their parameters.
+
+Defaults follow the model cards (FLUX.1-dev: 50 steps, guidance 3.5, 512
+tokens; FLUX.1-schnell: 4 steps, guidance 0, 256 tokens; FLUX.1-Kontext-dev:
+28 steps, guidance 2.5).  ``options`` holds what the loader and the tiny-model
+builder need to know about each checkpoint.  Data only: no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+from wgp_hookspecs import ModelSpec, Param
+
+T2I = "text-to-image"
+EDIT = "image-editing"
+
+
+def _params(*, steps: int, guidance: float, max_sequence_length: int, reference: bool = False) -> tuple[Param, ...]:
+    """The parameter schema of one model; ``reference`` adds Kontext's image to edit and its resize switch."""
+    params = [
+        Param("prompt", "str", required=True, help="what the image shows" + (" after the edit" if reference else "")),
+        Param("seed", "int", minimum=0, maximum=2**63 - 1, help="random seed; random when omitted"),
+        Param("width", "int", default=1024, minimum=16, multiple_of=16, help="image width in pixels"),
+        Param("height", "int", default=1024, minimum=16, multiple_of=16, help="image height in pixels"),
+        Param("steps", "int", default=steps, minimum=1, maximum=1000, help="denoising steps"),
+        Param("guidance", "float", default=guidance, minimum=0.0, help="distilled guidance scale (0 for schnell)"),
+        Param("batch_size", "int", default=1, minimum=1, maximum=16, help="number of images"),
+        Param(
+            "max_sequence_length", "int", default=max_sequence_length, minimum=1, maximum=max_sequence_length,
+            help="T5 prompt tokens",
+        ),
+    ]
+    if reference:
+        params += [
+            Param("image_start", "image", required=True, help="the reference image to edit (--image-start)"),
+            Param(
+                "auto_resize", "bool", default=True,
+                help="resize the reference image to the Kontext training resolution nearest its aspect ratio",
+            ),
+        ]
+    return tuple(params)
+
+
+#: Every FLUX.1 model wgp knows.  ``options``:
+#:   pipeline         "text" (FluxPipeline) or "kontext" (FluxKontextPipeline)
+#:   guidance_embeds  the transformer takes the guidance scale as an input (dev, Kontext)
+#:   scheduler        "dynamic" (resolution-dependent shift: dev, Kontext) or "fixed" (schnell)
+FLUX_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="flux.1-dev",
+        capabilities=frozenset({T2I}),
+        params=_params(steps=50, guidance=3.5, max_sequence_length=512),
+        description="FLUX.1 [dev] text-to-image, 12B, guidance-distilled, 1024x1024",
+        weights="black-forest-labs/FLUX.1-dev",
+        options={"pipeline": "text", "guidance_embeds": True, "scheduler": "dynamic"},
+    ),
+    ModelSpec(
+        id="flux.1-schnell",
+        capabilities=frozenset({T2I}),
+        params=_params(steps=4, guidance=0.0, max_sequence_length=256),
+        description="FLUX.1 [schnell] text-to-image, 12B, timestep-distilled: 1-4 steps, 1024x1024",
+        weights="black-forest-labs/FLUX.1-schnell",
+        options={"pipeline": "text", "guidance_embeds": False, "scheduler": "fixed"},
+    ),
+    ModelSpec(
+        id="flux.1-kontext-dev",
+        capabilities=frozenset({EDIT}),
+        params=_params(steps=28, guidance=2.5, max_sequence_length=512, reference=True),
+        description="FLUX.1 Kontext [dev] image editing from a reference image and a prompt, 12B",
+        weights="black-forest-labs/FLUX.1-Kontext-dev",
+        options={"pipeline": "kontext", "guidance_embeds": True, "scheduler": "dynamic"},
+    ),
+)
+
+FLUX_SPECS = {spec.id: spec for spec in FLUX_MODELS}
+FLUX_MODEL_IDS = tuple(FLUX_SPECS)
+
+
+def get_spec(model_id: str) -> ModelSpec:
+    """The spec of ``model_id``; KeyError names the known ids."""
+    try:
+        return FLUX_SPECS[model_id]
+    except KeyError:
+        raise KeyError(f"unknown Flux model {model_id!r}; known: {', '.join(FLUX_MODEL_IDS)}") from None

@@ -1,0 +1,48 @@
+"""Helpers shared by the LTX tests (a uniquely named module, so it never collides with other plugins' helpers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import LTXImageToVideoPipeline, LTXPipeline
+from diffusers.utils import load_image
+from wgp_hookspecs import GenerationRequest, LoadPlan
+from wgp_ltx.plugin import LTX_FAMILY
+from wgp_ltx.specs import LTX_MODELS
+
+from wgp_host.testing import Recorder
+
+SPEC = LTX_MODELS[0]
+#: The smallest request the real rules allow: 9 frames (8n+1) at 32x32 (multiples of 32).
+SMALL = {"width": 32, "height": 32, "frames": 9, "steps": 2, "seed": 7, "prompt": "a red fox runs through snow"}
+
+
+def request_params(**changes: Any) -> dict:
+    return {**SPEC.defaults(), **SMALL, **changes}
+
+
+def load(folder: str, **plan: Any):
+    return LTX_FAMILY.load(SPEC, LoadPlan(**{"weights": folder, "device": "cpu", **plan}))
+
+
+def generate(model, params: dict, recorder: Recorder | None = None):
+    recorder = recorder or Recorder()
+    return model.generate(GenerationRequest(SPEC.id, params), recorder.context)
+
+
+def direct_frames(folder: str, image: str | None = None, seed: int = 7, **call: Any) -> np.ndarray:
+    """What a diffusers user writes by hand: from_pretrained, a seeded generator, PIL frames."""
+    kwargs: dict[str, Any] = dict(
+        prompt=SMALL["prompt"], negative_prompt="worst quality, inconsistent motion, blurry, jittery, distorted",
+        height=32, width=32, num_frames=9, frame_rate=24, num_inference_steps=2, guidance_scale=3.0,
+    )
+    kwargs.update(call)
+    if image is None:
+        pipe = LTXPipeline.from_pretrained(folder)
+    else:
+        pipe = LTXImageToVideoPipeline.from_pretrained(folder)
+        kwargs["image"] = load_image(image)
+    frames = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(seed), output_type="pil").frames[0]
+    return np.stack([np.asarray(f) for f in frames])

@@ -1,0 +1,60 @@
+"""Loading and running LTX-Video with diffusers.
+
+The first module of this plugin that imports torch and diffusers.  Loading,
+generating and unloading are :class:`wgp_host.diffusers_family.DiffusersModel`'s;
+:class:`LTXModel` says which pipeline runs a request (text to video, or image
+to video when ``image_start`` is given, over the same loaded components) and
+how a request becomes its call (:meth:`LTXModel.pipeline_kwargs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import diffusers
+from wgp_hookspecs import LoadPlan, ModelSpec
+
+from wgp_host.diffusers_family import DiffusersModel, standard_kwargs
+
+
+class LTXModel(DiffusersModel):
+    """A loaded LTX-Video pipeline (and its image-to-video twin); kept in the runner's cache."""
+
+    #: The start image, ``image_start`` (``--image-start``), is the image pipeline's ``image``.
+    image_arguments: ClassVar[Mapping[str, str]] = {"image_start": "image"}
+
+    @staticmethod
+    def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
+        """LTXImageToVideoPipeline for a request with a start image, LTXPipeline otherwise."""
+        return diffusers.LTXImageToVideoPipeline if with_image else diffusers.LTXPipeline
+
+    @staticmethod
+    def pipeline_kwargs(params: Mapping[str, Any], images: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The diffusers call for one request, minus generator and callback.
+
+        Besides :func:`standard_kwargs`: ``frames`` -> ``num_frames``, and
+        ``fps`` is also the call's ``frame_rate``, which scales the
+        transformer's temporal positions, so the model generates for the rate
+        the video is written at.  ``decode_noise_scale`` left unset is
+        diffusers' default (the decode timestep).
+        """
+        kwargs = standard_kwargs(params)
+        kwargs.update(
+            num_frames=int(params["frames"]),
+            frame_rate=int(params["fps"]),
+            decode_timestep=float(params["decode_timestep"]),
+            max_sequence_length=int(params["max_sequence_length"]),
+        )
+        if params.get("decode_noise_scale") is not None:
+            kwargs["decode_noise_scale"] = float(params["decode_noise_scale"])
+        kwargs.update(images or {})
+        return kwargs
+
+
+def load(spec: ModelSpec, plan: LoadPlan) -> LTXModel:
+    """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`)."""
+    return LTXModel.load(spec, plan)
+
+
+__all__ = ["LTXModel", "load"]

@@ -1,0 +1,303 @@
+"""A loaded diffusers model as a family sees it: load, generate, unload, written once.
+
+Every diffusers family does the same things in the same order: validate the
+plan, resolve the weights, ``from_pretrained``, place the pipeline (dtype,
+offload), and per request merge the defaults, open the conditioning images,
+pick the pipeline, call it with a seeded generator and a step callback, and
+convert its output.  :class:`DiffusersModel` does all of that; a family
+subclasses it and says only what differs::
+
+    class FluxModel(DiffusersModel):
+        image_arguments = {"image_start": "image"}
+
+        @staticmethod
+        def pipeline_class(spec, with_image=False):
+            return diffusers.FluxKontextPipeline if ... else diffusers.FluxPipeline
+
+        @staticmethod
+        def pipeline_kwargs(params, images=None):
+            return {"prompt": params["prompt"], ...}
+
+    # plugin.py, torch-free: load and build_tiny are imported on first use
+    FLUX_FAMILY = define_family("flux", "wgp_flux", FLUX_MODELS, check=check)
+
+:func:`define_family` and :func:`deferred` keep a family's registration free
+of torch; :func:`standard_kwargs` is the part of a pipeline call every family
+builds the same way; the request checks a family runs before loading
+(:func:`image_size`, :func:`aspect_warning`) are here too.  Importing this module is cheap (no
+torch, diffusers or PIL), so a family's registration code may import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from wgp_hookspecs import (
+    GenerationContext,
+    GenerationRequest,
+    GenerationResult,
+    LoadPlan,
+    ModelFamily,
+    ModelSpec,
+    UserError,
+)
+
+from . import diffusion
+
+#: How far (relative) an image's aspect ratio may be from the output's before a warning.
+ASPECT_TOLERANCE = 0.1
+
+
+class DiffusersModel:
+    """A loaded diffusers pipeline, kept in the runner's cache between jobs.
+
+    Subclasses set :attr:`image_arguments`, :attr:`float32_components` and
+    :attr:`auto_tiling_pixels` as needed, and implement :meth:`pipeline_class`
+    and :meth:`pipeline_kwargs` (usually as static methods that the family's
+    tests also call, so a direct diffusers call is built the same way).
+    Optional hooks: :meth:`check_layout` (refuse weights of another model),
+    :meth:`check_images` (refuse a request's image combination) and
+    :meth:`prepare` (configure the pipeline for one request, e.g. its scheduler).
+    """
+
+    #: Image parameters -> pipeline arguments, e.g. ``{"image_start": "image"}``.
+    image_arguments: ClassVar[Mapping[str, str]] = {}
+    #: Components kept in float32 when the rest runs in half precision.
+    float32_components: ClassVar[tuple[str, ...]] = ()
+    #: With VAE tiling on auto, outputs larger than this many pixels are decoded in tiles.
+    auto_tiling_pixels: ClassVar[int] = diffusion.AUTO_TILING_PIXELS
+
+    def __init__(self, spec: ModelSpec, plan: LoadPlan, pipe: Any, device: str, warnings: list[str] | None = None) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.device = device
+        self.pipe = pipe
+        #: Plan warnings, reported on the first generation (load has no event channel).
+        self.warnings = list(warnings or [])
+        # A model that runs with and without an image (text- or image-to-video) keeps
+        # a second pipeline over the same components.
+        self._pipelines: dict[type, Any] = {type(pipe): pipe}
+        self._offload_owner: Any = pipe
+
+    # ----------------------------------------------------------------- family hooks
+
+    @staticmethod
+    def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
+        """The diffusers pipeline class for ``spec`` (and for a request with or without images)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def pipeline_kwargs(params: Mapping[str, Any], images: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The diffusers call's keyword arguments for one request, minus generator and callback."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
+        """Raise :class:`UserError` when the loaded weights are not ``spec``'s layout."""
+
+    def check_images(self, images: Mapping[str, Any]) -> None:
+        """Raise :class:`UserError` when this model cannot run with these images."""
+
+    def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
+        """Configure ``pipe`` for one request just before it is called."""
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def load(cls, spec: ModelSpec, plan: LoadPlan) -> DiffusersModel:
+        """Load ``spec`` as ``plan`` says: validate the plan, resolve weights, from_pretrained, place.
+
+        Everything that can be refused (device, offload, dtype, missing or
+        pickled weights) is refused before a weight is read.
+        """
+        warnings = diffusion.validate_plan(plan)
+        device = diffusion.resolve_device(plan.device)
+        dtype = diffusion.resolve_dtype(plan.dtype, device)
+        location = diffusion.resolve_weights(plan.weights or spec.weights)
+        dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
+        pipe = diffusion.load_pipeline(cls.pipeline_class(spec), location, dtypes)
+        cls.check_layout(spec, pipe, location)
+        diffusion.apply_offload(pipe, plan, device)
+        return cls(spec, plan, pipe, device, warnings)
+
+    def pipeline_for(self, with_image: bool) -> Any:
+        """The pipeline that runs a request with (or without) conditioning images.
+
+        A second pipeline class is built once from the loaded one's components
+        (and the config values its constructor takes), so no weight is loaded twice.
+        """
+        cls = self.pipeline_class(self.spec, with_image)
+        pipe = self._pipelines.get(cls)
+        if pipe is None:
+            base = self.pipe
+            accepted = inspect.signature(cls.__init__).parameters
+            config = {k: base.config[k] for k in accepted if k in base.config and k not in base.components}
+            pipe = cls(**base.components, **config)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipelines[cls] = pipe
+        if pipe is not self._offload_owner and (self.plan.offload or "none") == "model":
+            # Model offload chains hooks through one pipeline's components in its order;
+            # re-chain them for the pipeline about to run.
+            pipe.enable_model_cpu_offload(device=self.device)
+            self._offload_owner = pipe
+        return pipe
+
+    def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult:
+        """Run one request; ``context.step`` is called after every denoising step."""
+        if self.pipe is None:
+            raise RuntimeError(f"{self.spec.id} was unloaded")
+        for warning in self.warnings:
+            context.warn(warning)
+        self.warnings.clear()
+        params = {**self.spec.defaults(), **{k: v for k, v in request.params.items() if v is not None}}
+        seed = params.get("seed")
+        if seed is None:
+            seed = secrets.randbelow(2**63)
+        images = diffusion.load_images(params, self.image_arguments)
+        self.check_images(images)
+        pipe = self.pipeline_for(bool(images))
+        self.prepare(pipe, params)
+        tiled = diffusion.apply_vae_tiling(pipe, self.plan.vae_tiling, params["width"], params["height"], self.auto_tiling_pixels)
+        output = pipe(
+            **self.pipeline_kwargs(params, images),
+            generator=diffusion.seeded_generator(seed, self.device),
+            callback_on_step_end=diffusion.step_callback(context, int(params["steps"])),
+        )
+        result = self.result(output, params)
+        result.metadata.update({"seed": int(seed), "pipeline": type(pipe).__name__, "vae_tiling": tiled})
+        return result
+
+    def result(self, output: Any, params: Mapping[str, Any]) -> GenerationResult:
+        """A video pipeline's ``frames`` (at ``params["fps"]``) or an image pipeline's ``images``, as uint8."""
+        if getattr(output, "frames", None) is not None:
+            return GenerationResult(video=diffusion.to_uint8_video(output.frames), fps=float(params["fps"]))
+        return GenerationResult(images=diffusion.to_uint8_images(output.images))
+
+    def unload(self) -> None:
+        """Drop the pipelines and give their memory back."""
+        pipes = list(self._pipelines.values())
+        self._pipelines.clear()
+        self.pipe = None
+        self._offload_owner = None
+        for pipe in pipes:
+            diffusion.release_pipeline(pipe, self.device)
+        del pipes
+        diffusion.release_pipeline(None, self.device)
+
+
+def standard_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline arguments every diffusers family takes from the same wgp parameters.
+
+    ``prompt``, ``negative_prompt`` (when the request has one), ``height``,
+    ``width``, ``steps`` -> ``num_inference_steps``, ``guidance`` ->
+    ``guidance_scale``, and ``output_type="np"`` (float output that
+    :func:`~wgp_host.diffusion.to_uint8_video` / ``to_uint8_images`` convert).
+    A family adds its own (frames, images, ...) to the result.
+    """
+    kwargs: dict[str, Any] = {
+        "prompt": params["prompt"],
+        "height": int(params["height"]),
+        "width": int(params["width"]),
+        "num_inference_steps": int(params["steps"]),
+        "guidance_scale": float(params["guidance"]),
+        "output_type": "np",
+    }
+    if params.get("negative_prompt") is not None:
+        kwargs["negative_prompt"] = params["negative_prompt"]
+    return kwargs
+
+
+# --------------------------------------------------------------------------- registration and checks
+
+
+def define_family(
+    name: str,
+    package: str,
+    models: tuple[ModelSpec, ...],
+    check: Callable[[ModelSpec, Mapping[str, Any]], list[str]] | None = None,
+    description: str = "",
+) -> ModelFamily:
+    """The :class:`ModelFamily` of a diffusers family laid out like wgp-wan, wgp-flux and wgp-ltx.
+
+    ``load`` is ``PACKAGE.pipeline:load`` and ``build_tiny`` is
+    ``PACKAGE.tiny:build_tiny``, both :func:`deferred`, so building the family
+    (at registration) imports neither torch nor diffusers.
+    """
+    return ModelFamily(
+        name=name,
+        models=models,
+        load=deferred(f"{package}.pipeline:load"),
+        build_tiny=deferred(f"{package}.tiny:build_tiny"),
+        check=check,
+        description=description,
+    )
+
+
+
+def deferred(target: str) -> Callable[..., Any]:
+    """A function that imports ``"package.module:function"`` on its first call, then calls it.
+
+    Registration code passes these as ``ModelFamily.load`` and ``build_tiny``,
+    so torch and diffusers are imported when a model is loaded or built, never
+    on ``wgp --help``::
+
+        ModelFamily(name="flux", models=MODELS, load=deferred("wgp_flux.pipeline:load"), ...)
+    """
+    module_name, _, name = target.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"deferred target must look like 'package.module:function', got {target!r}")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module_name), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{target}``, imported on first use."
+    return call
+
+
+
+def image_size(path: Any, flag: str = "image") -> tuple[int, int]:
+    """(width, height) of the image at ``path``; UserError when it is missing or not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(str(path)).expanduser()
+    if not file.is_file():
+        raise UserError(f"{flag}: {path} does not exist or is not a file")
+    try:
+        with Image.open(file) as image:
+            image.verify()
+        with Image.open(file) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UserError(f"{flag}: {path} is not a readable image ({exc})") from None
+
+
+def aspect_warning(flag: str, size: tuple[int, int], params: Mapping[str, Any]) -> str | None:
+    """A warning when an image of ``size`` would be stretched to ``params``' width x height, else None."""
+    width, height = params.get("width"), params.get("height")
+    if not width or not height or not size[0] or not size[1]:
+        return None
+    image_ratio = size[0] / size[1]
+    output_ratio = float(width) / float(height)
+    if abs(image_ratio - output_ratio) / output_ratio <= ASPECT_TOLERANCE:
+        return None
+    return (
+        f"{flag} is {size[0]}x{size[1]} but the output is {width}x{height}: the image will be stretched; "
+        f"pass --width/--height with the image's aspect ratio to avoid it"
+    )
+
+
+__all__ = [
+    "ASPECT_TOLERANCE",
+    "DiffusersModel",
+    "aspect_warning",
+    "deferred",
+    "define_family",
+    "image_size",
+    "standard_kwargs",
+]

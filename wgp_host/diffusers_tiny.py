@@ -1,0 +1,125 @@
+"""Building blocks for random-weight test models (``wgp models tiny``), shared by diffusers families.
+
+A family's tiny builder picks its own transformer and VAE sizes; the parts
+every family needs the same way are here: deterministic weights
+(:func:`seeded_weights`), text tokenizers built in memory without a hub
+(:func:`tiny_t5_tokenizer`, :func:`tiny_clip_tokenizer`), small text encoders
+that fit them (:func:`tiny_t5_encoder`, :func:`tiny_clip_text_encoder`) and
+saving in diffusers layout with safetensors only (:func:`save_tiny_pipeline`).
+
+This module imports torch and transformers: import it only from a builder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+    UMT5Config,
+    UMT5EncoderModel,
+)
+
+from .diffusion import quiet_progress_bars
+
+#: Seed of every tiny model's weights.
+TINY_SEED = 0
+
+#: Characters the tiny tokenizers know (others become ``<unk>``).
+CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()"
+
+
+@contextlib.contextmanager
+def seeded_weights(seed: int = TINY_SEED) -> Iterator[None]:
+    """Modules created inside get the same random weights every time; the caller's RNG state is restored after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def tiny_t5_tokenizer() -> T5Tokenizer:
+    """A T5 Unigram tokenizer over single characters (ids 0 pad, 1 eos, 2 unk), built in memory."""
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)]
+    vocab += [("\u2581" + c, -2.0 - i / 100) for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")]
+    vocab += [(c, -3.0 - i / 100) for i, c in enumerate(CHARACTERS)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def tiny_t5_encoder(vocab_size: int, width: int = 32, umt5: bool = False) -> T5EncoderModel | UMT5EncoderModel:
+    """A two-layer T5 encoder (UMT5 for Wan) with ``width`` hidden units, matching :func:`tiny_t5_tokenizer`."""
+    config_class, model_class = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    return model_class(
+        config_class(
+            vocab_size=vocab_size,
+            d_model=width,
+            d_kv=8,
+            d_ff=32,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            relative_attention_max_distance=16,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
+
+
+def tiny_clip_tokenizer() -> CLIPTokenizer:
+    """A CLIP tokenizer without merges: ``<|startoftext|>`` 0, ``<|endoftext|>`` 1, then single characters.
+
+    Every character (alone and as a word end, ``c</w>``) is a token, so any
+    text in :data:`CHARACTERS` tokenizes without a merges file; 77 positions,
+    as in every CLIP text encoder.
+    """
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in CHARACTERS.lower() + CHARACTERS.upper():
+        for piece in (c, c + "</w>"):
+            vocab.setdefault(piece, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def tiny_clip_text_encoder(vocab_size: int, width: int = 32) -> CLIPTextModel:
+    """A two-layer CLIP text encoder with ``width`` hidden units, matching :func:`tiny_clip_tokenizer`."""
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=width,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            projection_dim=width,
+            max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+
+
+def save_tiny_pipeline(pipe: Any, folder: str | os.PathLike[str]) -> None:
+    """Write ``pipe`` to ``folder`` in diffusers layout with safetensors; it loads back with ``from_pretrained``."""
+    os.makedirs(folder, exist_ok=True)
+    with quiet_progress_bars():
+        pipe.save_pretrained(str(folder), safe_serialization=True)
+
+
+__all__ = [
+    "CHARACTERS",
+    "TINY_SEED",
+    "save_tiny_pipeline",
+    "seeded_weights",
+    "tiny_clip_text_encoder",
+    "tiny_clip_tokenizer",
+    "tiny_t5_encoder",
+    "tiny_t5_tokenizer",
+]
