@@ -201,10 +201,15 @@ def run(ctx: click.Context, progress: str | None, events_file: str | None, dry_r
     if dry_run:
         _echo_json(job.to_dict() if as_json else job.request.to_dict())
         return
-    ctx.exit(_run_job(host, runtime, job, progress or runtime.get("progress", "auto"), events_file, as_json))
+    ctx.exit(run_job(host, runtime, job, progress or runtime.get("progress", "auto"), events_file, as_json))
 
 
-def _run_job(host: Any, runtime: Any, job: Any, progress: str, events_file: str | None, as_json: bool) -> int:
+def run_job(host: Any, runtime: Any, job: Any, progress: str, events_file: str | None, as_json: bool) -> int:
+    """Run one job in-process as a one-job queue, with Ctrl-C as cancel; returns the exit status.
+
+    Public: plugin commands (``wgp matanyone``) run their jobs through it, so
+    there is one code path for every way a job starts.
+    """
     import signal
 
     from .queue import QueueController

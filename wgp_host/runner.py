@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import sys
 import time
 import traceback
@@ -32,6 +33,8 @@ from .naming import render_stem, template_fields
 from .persistence import MediaPersistence
 from .plugins import PluginHost
 from .progress import ProgressChannel
+
+log = logging.getLogger("wgp.runner")
 
 
 @dataclass
@@ -173,6 +176,7 @@ class Runner:
             t0 = time.perf_counter()
             self._write(writers, result, persistence, cancel)
             timings["write_s"] = round(time.perf_counter() - t0, 4)
+            link_audio_tracks(result.metadata, persistence.artifacts, job.id)
             if not persistence.artifacts:
                 raise UserError(
                     f"no writer produced output for a {', '.join(sorted(result.kinds())) or 'empty'} result "
@@ -240,6 +244,27 @@ class Runner:
             "plugins": plugin_versions(self.host),
             "timings": dict(timings),
         }
+
+
+def link_audio_tracks(metadata: dict[str, Any], artifacts: list[Artifact], job_id: str) -> None:
+    """Fill ``metadata["audio_tracks"][i]["path"]`` with the file the audio writer wrote for track i.
+
+    A family lists its tracks (one dict per ``result.audio`` entry, in order) before anything
+    is written; only the host knows the paths afterwards.  Each track is logged at INFO.
+    """
+    tracks = metadata.get("audio_tracks")
+    if not isinstance(tracks, list):
+        return
+    files = [a.path for a in artifacts if a.role == "audio"]
+    for index, track in enumerate(tracks):
+        if not isinstance(track, dict):
+            continue
+        if len(files) == len(tracks):
+            track["path"] = files[index]
+        else:
+            track.setdefault("path", None)
+        fields = ", ".join(f"{k}={track.get(k)}" for k in ("path", "sample_rate", "duration_s", "language", "channels", "codec"))
+        log.info("job %s: audio track %d: %s", job_id, index, fields)
 
 
 def _weights_revision(weights: str | None) -> str | None:

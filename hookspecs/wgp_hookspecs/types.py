@@ -352,11 +352,20 @@ class GenerationResult:
     audio: list[AudioTrack] = field(default_factory=list)
     #: float32 alpha mattes ``[T, H, W]`` in 0..1.
     mattes: Any = None
+    #: Free-form, JSON-serialisable; becomes the job outcome's ``metadata``.  A family may set
+    #: ``metadata["audio_tracks"]``: one dict per ``audio`` entry, in order; the runner fills
+    #: each dict's ``path`` with the file the audio writer wrote for that track.
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Artifact role the video writer gives ``video`` (e.g. ``mask_foreground``).  ``None``:
+    #: the frames only feed other writers (the RGBA mattes) and no video file is written.
+    video_role: str | None = "video"
+    #: Further videos by artifact role (e.g. ``{"greenscreen": frames}``): uint8
+    #: ``[T, H, W, 3]`` at ``fps``, written by the video writer without audio.
+    extra_videos: dict[str, Any] = field(default_factory=dict)
 
     def kinds(self) -> set[str]:
         out = set()
-        if self.video is not None and len(self.video):
+        if (self.video is not None and len(self.video)) or self.extra_videos:
             out.add("video")
         if self.images:
             out.add("image")

@@ -45,32 +45,54 @@ class VideoWriter(Writer):
     order = 10
 
     def write(self, result: GenerationResult, output: OutputContext) -> None:
-        if result.video is None or not len(result.video):
+        """Write ``result.video`` (role ``result.video_role``, with the audio tracks) and each of
+        ``result.extra_videos`` (role = key, no audio)."""
+        videos = []
+        if result.video is not None and len(result.video) and result.video_role:
+            videos.append((result.video_role, result.video, list(result.audio)))
+        videos += [(role, frames, []) for role, frames in result.extra_videos.items() if frames is not None and len(frames)]
+        if not videos:
             return
         codec = str(output.options.get("video_codec") or "h264")
         if codec not in CODECS:
             raise UserError(f"video writer: codec {codec!r} is not supported; use one of {', '.join(CODECS)}")
         suffix, media_type = CODECS[codec].suffix, CODECS[codec].media_type
-        if codec == "h265" and min(result.video.shape[1:3]) < H265_MIN_SIZE:
+        if codec == "h265" and min(videos[0][1].shape[1:3]) < H265_MIN_SIZE:
             raise UserError(f"h265 needs frames of at least {H265_MIN_SIZE}x{H265_MIN_SIZE} with this x265 build; use h264 for smaller ones")
         fps = float(result.fps or 16)
-        frames = result.video
         tags = {"comment": json.dumps(output.record, sort_keys=True)} if output.metadata_mode == "embedded" else {}
-        metadata = {
-            "frames": int(len(frames)),
-            "width": int(frames.shape[2]),
-            "height": int(frames.shape[1]),
-            "fps": fps,
-            "codec": codec,
-            "audio_tracks": len(result.audio),
-        }
-        output.persist(
-            "video",
-            suffix,
-            media_type,
-            lambda tmp: encode_video(tmp, frames, fps, codec, output.options.get("crf"), result.audio, tags),
-            metadata,
-        )
+        for role, frames, audio in videos:
+            metadata = {
+                "frames": int(len(frames)),
+                "width": int(frames.shape[2]),
+                "height": int(frames.shape[1]),
+                "fps": fps,
+                "codec": codec,
+                "audio_tracks": len(audio),
+            }
+            if audio:
+                metadata["audio"] = [_track_fields(track, CODECS[codec].audio) for track in audio]
+            output.persist(
+                role,
+                suffix,
+                media_type,
+                lambda tmp, f=frames, a=audio: encode_video(tmp, f, fps, codec, output.options.get("crf"), a, tags),
+                metadata,
+                tag=None if role == "video" else role,
+            )
+
+
+def _track_fields(track: AudioTrack, encoder: str) -> dict[str, Any]:
+    """What the manifest and sidecars say about an audio track muxed into a video."""
+    return {
+        "sample_rate": OPUS_RATE if encoder == "libopus" else int(track.sample_rate),
+        "duration_s": round(track.duration_s, 6),
+        "language": track.language,
+        "channels": track.channels,
+        "codec": track.codec or ("opus" if encoder == "libopus" else encoder),
+        "muxed_codec": "opus" if encoder == "libopus" else encoder,
+        "title": track.title,
+    }
 
 
 def encode_video(
@@ -106,11 +128,7 @@ def encode_video(
             stream_options["crf"] = str(crf if crf is not None else spec.crf)
         stream.options = stream_options
         audio_streams = [_add_audio_stream(container, track, spec.audio) for track in audio]
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        mux_frames(container, stream, (av.VideoFrame.from_ndarray(image, format="rgb24") for image in frames))
         for track, astream in zip(audio, audio_streams):
             _encode_audio(container, astream, track, spec.audio)
 
@@ -129,6 +147,14 @@ def _encode_in_child(path: Path, frames: Any, fps: float, codec: str, crf: int |
         Path(fh.name).unlink(missing_ok=True)
     if proc.returncode != 0:
         raise OSError(f"{codec} encoder failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+
+
+def mux_frames(container: Any, stream: Any, frames: Any) -> None:
+    """Encode video frames in order (pts = index) and flush the encoder."""
+    for index, frame in enumerate(frames):
+        frame.pts = index
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
 
 
 def pad_even(frames: Any) -> Any:
