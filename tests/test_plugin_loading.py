@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_wgp
+from wgp_host.testing import run_wgp
 
 BROKEN = {
     "wgp-broken-import": "raise ImportError('needs the missing package nosuchdep')\n",

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from conftest import run_wgp
+from wgp_host.testing import run_wgp
 
 QUICK = {"steps": 1, "width": 8, "height": 8, "frames": 1, "prompt": "q"}
 

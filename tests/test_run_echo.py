@@ -16,7 +16,7 @@ import pytest
 import soundfile
 from PIL import Image
 
-from conftest import run_wgp
+from wgp_host.testing import run_wgp
 
 
 def decode_video(path: Path) -> tuple[np.ndarray, dict]:

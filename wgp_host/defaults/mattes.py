@@ -17,6 +17,8 @@ from typing import Any
 
 from wgp_hookspecs import GenerationResult, OutputContext, UserError, Writer, hookimpl
 
+from .video import mux_frames
+
 ALPHA_CODECS = {"ffv1": (".mkv", "video/x-matroska"), "h264": (".mp4", "video/mp4")}
 RGBA_VIDEO = {
     "prores": ("prores_ks", ".mov", "video/quicktime", "yuva444p10le", {"profile": "4"}),
@@ -92,11 +94,7 @@ def write_alpha_video(path: Path, alpha: Any, fps: float, codec: str, tags: dict
             grey = np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8)
             frames, fmt = pad_even(np.repeat(grey[..., None], 3, axis=-1)), "rgb24"
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        mux_frames(container, stream, (av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format=fmt) for f in frames))
 
 
 def write_rgba_zip(path: Path, rgb: Any, alpha: Any, comment: str | None = None) -> None:
@@ -113,22 +111,43 @@ def write_rgba_zip(path: Path, rgb: Any, alpha: Any, comment: str | None = None)
 
 def write_rgba_video(path: Path, rgb: Any, alpha: Any, fps: float, codec: str, tags: dict[str, str] | None = None) -> None:
     import av
+    import numpy as np
 
     from .video import pad_even
 
     encoder, _, _, pix_fmt, options = RGBA_VIDEO[codec]
-    frames = rgba_frames(rgb, alpha)
+    rgb, alpha = np.asarray(rgb, np.uint8), np.asarray(alpha, np.float32)
     if pix_fmt.startswith("yuva420"):
-        frames = pad_even(frames)
+        rgb, alpha = pad_even(rgb), pad_even(alpha[..., None])[..., 0]
     with av.open(str(path), mode="w") as container:
         container.metadata.update(tags or {})
         stream = container.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt, stream.options = int(frames.shape[2]), int(frames.shape[1]), pix_fmt, dict(options)
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="rgba")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+        stream.width, stream.height, stream.pix_fmt, stream.options = int(rgb.shape[2]), int(rgb.shape[1]), pix_fmt, dict(options)
+        mux_frames(container, stream, (yuva_frame(c, a, pix_fmt) for c, a in zip(rgb, alpha)))
+
+
+def yuva_frame(rgb: Any, alpha: Any, pix_fmt: str) -> Any:
+    """A YUVA frame whose alpha plane is written from ``alpha`` directly.
+
+    swscale's rgba -> yuva conversion in the PyAV wheel corrupts whole rows of
+    the alpha plane (seen at widths 33 and 34), so only the colour planes go
+    through it.
+    """
+    import av
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    colour = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt.replace("yuva", "yuv"))
+    frame = av.VideoFrame(width, height, pix_fmt)
+    for index in range(3):
+        frame.planes[index].update(bytes(colour.planes[index]))
+    deep = pix_fmt.endswith("10le")
+    values = np.round(np.clip(alpha, 0, 1) * (1023 if deep else 255)).astype("<u2" if deep else np.uint8)
+    plane = frame.planes[3]
+    rows = np.zeros((height, plane.line_size // values.itemsize), values.dtype)
+    rows[:, :width] = values
+    plane.update(rows.tobytes())
+    return frame
 
 
 @hookimpl
