@@ -166,3 +166,24 @@ def test_help_and_plugins_never_import_torch(home_env):
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__("os").environ, **home_env})
         assert "HEAVY []" in proc.stderr, (args, proc.stderr[-500:])
+
+
+FIRST_PARTY = {
+    "wgp-echo": ["register_model_families"],
+    "wgp-wan": ["register_model_families"],
+    "wgp-flux": ["register_model_families"],
+    "wgp-ltx": ["register_model_families"],
+    "wgp-matanyone": ["register_commands", "register_model_families"],
+    "wgp-manifest": ["register_writers"],
+    "wgp-lora": ["register_adapters", "register_commands"],
+    "wgp-prompt-enhancer": ["register_adapters", "register_commands"],
+}
+
+
+def test_plugins_json_lists_every_first_party_plugin_with_its_hooks(home_env):
+    proc = run_wgp("plugins", "--json", env=home_env)
+    assert proc.returncode == 0 and proc.stderr == ""
+    by_dist = {p["distribution"]: p for p in json.loads(proc.stdout)}
+    for dist, hooks in FIRST_PARTY.items():
+        assert by_dist[dist]["status"] == "ok", by_dist[dist]
+        assert by_dist[dist]["hooks"] == hooks, dist
