@@ -268,7 +268,7 @@ def test_morphology_anchor_and_border_rules():
 
 
 def test_morphology_equals_opencv_when_available():
-    cv2 = pytest.importorskip("cv2")
+    import cv2  # a test dependency (requirements-dev.txt): a missing oracle must fail, not skip
     rng = np.random.default_rng(1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (10, 10))
     assert np.array_equal(kernel.astype(bool), ellipse_kernel(10))
