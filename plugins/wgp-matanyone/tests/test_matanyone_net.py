@@ -267,7 +267,7 @@ def test_morphology_anchor_and_border_rules():
     assert np.array_equal(preprocess_mask(soft, dilate=0, erode=0), soft.astype(np.float32))
 
 
-def test_morphology_equals_opencv_when_available():
+def test_morphology_equals_opencv():
     import cv2  # a test dependency (requirements-dev.txt): a missing oracle must fail, not skip
     rng = np.random.default_rng(1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (10, 10))
