@@ -252,19 +252,25 @@ def cancel(job_id: str, config_file: str | None) -> None:
     except ControlError as exc:
         raise UserError(str(exc)) from None
     if reply is None:
-        backend = open_backend(runtime)
-        try:
-            if not callable(getattr(backend, "request_cancel", None)):
-                raise UserError(f"queue backend {backend.name!r} cannot cancel jobs without a running worker")
-            changed, found = backend.request_cancel(job_id)
-        finally:
-            backend.close()
-        if found is None:
-            raise UserError(f"no job {job_id!r} in the queue")
+        changed, state = _job_operation(runtime, "request_cancel", job_id, "cancel jobs without a running worker")
         if not changed:
-            raise UserError(f"job {job_id} is already {found}")
-        state = str(found)
+            raise UserError(f"job {job_id} is already {state}")
     click.echo(f"cancelled {job_id}" if state == "cancelled" else f"cancelling {job_id}: it stops at its next step")
+
+
+def _job_operation(runtime: Any, method: str, job_id: str, what: str) -> tuple[bool, str]:
+    """Call ``backend.<method>(job_id)`` on the database directly; ``(changed, state)``."""
+    backend = open_backend(runtime)
+    try:
+        operation = getattr(backend, method, None)
+        if not callable(operation):
+            raise UserError(f"queue backend {backend.name!r} cannot {what}")
+        changed, state = operation(job_id)
+    finally:
+        backend.close()
+    if state is None:
+        raise UserError(f"no job {job_id!r} in the queue")
+    return bool(changed), str(state)
 
 
 @queue.command("retry")
@@ -272,15 +278,7 @@ def cancel(job_id: str, config_file: str | None) -> None:
 @CONFIG_OPTION
 def retry(job_id: str, config_file: str | None) -> None:
     """Queue a failed, cancelled or interrupted JOB again."""
-    backend = open_backend(_runtime(config_file))
-    try:
-        if not callable(getattr(backend, "retry", None)):
-            raise UserError(f"queue backend {backend.name!r} cannot retry jobs")
-        changed, state = backend.retry(job_id)
-    finally:
-        backend.close()
-    if state is None:
-        raise UserError(f"no job {job_id!r} in the queue")
+    changed, state = _job_operation(_runtime(config_file), "retry", job_id, "retry jobs")
     if not changed:
         raise UserError(f"job {job_id} is {state}; only failed, cancelled or interrupted jobs can be retried")
     click.echo(f"queued {job_id} again")
