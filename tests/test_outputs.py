@@ -233,3 +233,29 @@ def test_writer_failure_leaves_no_files_and_fails_the_job(make_wgp_host, wgp_cli
     assert list(out.iterdir()) == []  # the video and audio written before were rolled back, no temp left
     last = json.loads(events.read_text().splitlines()[-1])
     assert last["event"] == "job.failed" and "No space left" in last["error"]
+
+
+def test_transient_io_errors_are_retried_and_hard_ones_leave_nothing(tmp_path):
+    from wgp_host.persistence import MediaPersistence
+
+    p = MediaPersistence(tmp_path, "stem", record={}, options={})
+    attempts = []
+
+    def flaky(tmp):
+        attempts.append(tmp)
+        Path(tmp).write_text("half")
+        if len(attempts) < 3:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        Path(tmp).write_text("whole")
+
+    artifact = p.persist("image", ".txt", "text/plain", flaky)
+    assert len(attempts) == 3 and Path(artifact.path).read_text() == "whole"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["stem.txt"]
+
+    def broken(tmp):
+        Path(tmp).write_text("half")
+        raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        p.persist("image", ".txt", "text/plain", broken)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["stem.txt"]

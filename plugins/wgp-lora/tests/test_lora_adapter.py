@@ -213,3 +213,17 @@ def test_cli_run_with_lora_and_one_line_errors(session, tmp_path):
     assert proc.returncode == 0, proc.stderr
     sidecar = next((tmp_path / "o").glob("*.mp4.json"))
     assert json.loads(sidecar.read_text())["record"]["adapters"]["lora"]["loras"][0]["name"] == "style"
+
+
+def test_hash_cache_snapshot_and_reset(session):
+    adapter = session["host"].adapter("lora")
+    submit(session, lora=["style"])
+    state = adapter.manager.snapshot_state()
+    assert state["hashed_files"] >= 1 and any(f.endswith("style.safetensors") for f in state["files"])
+    from wgp_host.submit import SubmitOptions, build_job
+
+    world = session["world"]
+    build_job(session["host"], session["runtime"], SubmitOptions(
+        model=T2V, model_path=str(world["models"][T2V]), params={"prompt": "x"}, output_dir=str(world["root"] / "o"),
+        adapter_options={"reset_lora_cache": True}))
+    assert adapter.manager.snapshot_state()["hashed_files"] == 0
