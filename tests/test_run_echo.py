@@ -261,3 +261,34 @@ def test_second_job_reuses_the_loaded_model(wgp_env, tmp_path):
                      ("model.unloaded", "echo-image"), ("model.loading", "echo"), ("model.loaded", "echo")]
     reused = [e.fields["model_reused"] for e in events if e.event == "job.finished"]
     assert reused == [False, True, False, False]
+
+
+def test_console_progress_bar_only_on_a_terminal(tmp_path, home_env):
+    """--progress auto draws a bar when stderr is a TTY (a real pty here) and stays quiet otherwise."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, **home_env, "COLUMNS": "100"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wgp_host", "run", "-m", "echo", "-p", "bar", "--steps", "5", "--frames", "2",
+         "--output-dir", str(tmp_path / "tty")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "job " in screen and "5/5" in screen  # rich's bar with its M/N column
+    quiet = run_wgp("run", "-m", "echo", "-p", "bar", "--steps", "5", "--frames", "2",
+                    "--output-dir", str(tmp_path / "pipe"), env=home_env)
+    assert quiet.returncode == 0 and quiet.stderr == ""
