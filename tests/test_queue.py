@@ -172,14 +172,18 @@ def test_dead_worker_rule_retry_once_then_fail_and_partial_outputs_removed(wgp_e
     # what a killed attempt can leave: a finished artifact, a temp file, a temp file already linked to its final name
     (out / "first.mp4").write_bytes(b"a")
     backend.set_progress("x", "dead", {"artifacts": [str(out / "first.mp4")]})
-    (out / ".wgp-tmp-abc.wav").write_bytes(b"partial")
-    (out / ".wgp-tmp-def.mp4").write_bytes(b"linked")
-    os.link(out / ".wgp-tmp-def.mp4", out / "second.mp4")
+    gone = dead_pid()  # temp names carry their writer's pid
+    (out / f".wgp-tmp-{gone}-abc.wav").write_bytes(b"partial")
+    (out / f".wgp-tmp-{gone}-def.mp4").write_bytes(b"linked")
+    os.link(out / f".wgp-tmp-{gone}-def.mp4", out / "second.mp4")
     (out / "unrelated.txt").write_text("keep")
+    # a live writer (say a `wgp run` into the same folder) is left alone, file and link
+    (out / f".wgp-tmp-{os.getpid()}-live.mp4").write_bytes(b"writing")
+    os.link(out / f".wgp-tmp-{os.getpid()}-live.mp4", out / "being-named.mp4")
 
     settled = backend.recover(max_retries=1, on_interrupted=discard_partial_outputs)
     assert [(r["id"], r["state"]) for r in settled] == [("x", "interrupted")]
-    assert sorted(p.name for p in out.iterdir()) == ["unrelated.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [f".wgp-tmp-{os.getpid()}-live.mp4", "being-named.mp4", "unrelated.txt"]
     assert backend.get("alive").state == "running"  # its worker (this process) lives
     # the retry: claimed again (attempt 2), its worker dies too -> failed (max_retries=1)
     worker_row("dead2", dead_pid())
@@ -421,3 +425,19 @@ def test_run_smoke():
     result = run_smoke()
     assert result["ok"], result
     assert (result["paused_state"], result["job_state"], result["token_mode"]) == ("paused", "finished", "0o600")
+
+
+def test_a_cancel_for_a_job_whose_worker_died_is_kept(wgp_env):
+    import socket
+
+    from wgp_host.defaults.sqlite_queue import boot_id
+
+    backend = queue_db(wgp_env)
+    backend.add({"id": "doomed", "output": {}})
+    backend._execute("INSERT INTO workers (id, host, boot_id, pid, pid_start, started, heartbeat) VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                     ("w", socket.gethostname(), boot_id(), dead_pid(), time.time(), time.time()))
+    assert backend.claim("w").id == "doomed"
+    assert backend.request_cancel("doomed")[0]  # asked while it "ran"; then its worker turned out dead
+    settled = backend.recover(max_retries=1)
+    assert [(r["id"], r["state"]) for r in settled] == [("doomed", "cancelled")]
+    assert backend.get("doomed").state == "cancelled" and backend.claim("next") is None

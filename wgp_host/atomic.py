@@ -16,7 +16,9 @@ def temp_path_for(target: Path) -> Path:
 
     The suffix is kept because encoders pick the container from it.
     """
-    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=target.suffix, dir=target.parent)
+    # The owner's pid in the name lets crash recovery tell a live writer's file
+    # from one a killed process left behind.
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=target.suffix, dir=target.parent)
     try:
         # mkstemp creates 0600; outputs should get the usual umask-derived mode.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -34,6 +36,21 @@ def _umask() -> int:
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
     return _UMASK
+
+
+def temp_owner_alive(path: Path) -> bool | None:
+    """Whether the process that created temporary file ``path`` still runs (None: unknown)."""
+    rest = Path(path).name[len(TMP_PREFIX):]
+    pid_text = rest.split("-", 1)[0]
+    if not pid_text.isdigit():
+        return None
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def fsync_file(path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from wgp_hookspecs import Artifact
 
 from .naming import safe_text
-from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_path_for
+from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_owner_alive, temp_path_for
 
 TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
 RETRIES = 3
@@ -131,8 +131,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_stale_temporaries(folder: Path, older_than_s: float = 0.0) -> int:
-    """Delete temporary files left by a killed process; returns how many."""
+def remove_stale_temporaries(folder: Path, older_than_s: float = 3600.0) -> int:
+    """Delete temporary files whose writer is gone; returns how many.
+
+    A file whose owner pid (in its name) no longer runs goes at once; one whose
+    owner cannot be told only after ``older_than_s``.  A live writer's file is
+    never touched, even with other processes writing into the same folder.
+    """
     removed = 0
     now = time.time()
     try:
@@ -141,7 +146,8 @@ def remove_stale_temporaries(folder: Path, older_than_s: float = 0.0) -> int:
         return 0
     for path in entries:
         try:
-            if now - path.stat().st_mtime >= older_than_s:
+            alive = temp_owner_alive(path)
+            if alive is False or (alive is None and now - path.stat().st_mtime >= older_than_s):
                 path.unlink()
                 removed += 1
         except OSError:

@@ -404,9 +404,9 @@ class SqliteQueue(QueueBackend):
         return False, (row["state"] if row else None)
 
     def clear(self) -> int:
-        """Delete every queued job; returns how many."""
+        """Delete every job waiting to run (queued, or interrupted and due a retry); returns how many."""
         with self._lock:
-            return self._db.execute("DELETE FROM jobs WHERE state = 'queued'").rowcount
+            return self._db.execute("DELETE FROM jobs WHERE state IN ('queued', 'interrupted')").rowcount
 
     def get_flag(self, name: str) -> str | None:
         rows = self._execute("SELECT value FROM flags WHERE name = ?", (name,))
@@ -450,6 +450,7 @@ class SqliteQueue(QueueBackend):
         """
         query = (
             "SELECT j.id AS id, j.worker AS worker, j.attempts AS attempts, j.job AS job, j.progress AS progress, "
+            "j.cancel_requested AS cancel_requested, "
             "w.host AS host, w.boot_id AS boot_id, w.pid AS pid, w.pid_start AS pid_start, w.heartbeat AS heartbeat "
             "FROM jobs j LEFT JOIN workers w ON w.id = j.worker WHERE j.state = 'running'"
         )
@@ -468,6 +469,15 @@ class SqliteQueue(QueueBackend):
                 if on_interrupted is not None:
                     on_interrupted(r, busy)
                 retry = r["attempts"] - 1 < max_retries
+                if r.get("cancel_requested"):
+                    r["state"], r["error"] = "cancelled", f"cancelled; worker {r['worker']} died while it ran"
+                    self._db.execute(
+                        "UPDATE jobs SET state = 'cancelled', error = ?, finished = ?, progress = '{}' "
+                        "WHERE id = ? AND state = 'running'",
+                        (r["error"], now, r["id"]),
+                    )
+                    settled.append(r)
+                    continue
                 r["state"] = "interrupted" if retry else "failed"
                 r["error"] = (
                     f"worker {r['worker']} died during attempt {r['attempts']}"

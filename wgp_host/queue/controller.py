@@ -410,11 +410,12 @@ def discard_partial_outputs(row: dict[str, Any], busy_dirs: set[str]) -> None:
     can die after some of them got their final names.  Those are listed in the
     job's progress (recorded on each ``artifact`` event) and deleted here.  A
     temporary file with a second link was being given its final name when the
-    process died: that final file goes too.  Stale ``.wgp-tmp-*`` files are
-    removed, unless a live worker is writing into the same folder (then only
-    those older than an hour).
+    process died: that final file goes too.  Temporary files are removed only
+    when the process named in them is dead, so a live ``wgp run`` or worker
+    writing into the same folder is never disturbed (``busy_dirs`` is kept for
+    backends that pass it).
     """
-    from ..atomic import TMP_PREFIX
+    from ..atomic import TMP_PREFIX, temp_owner_alive
     from ..persistence import remove_stale_temporaries
 
     for path in (row.get("progress") or {}).get("artifacts") or []:
@@ -425,25 +426,25 @@ def discard_partial_outputs(row: dict[str, Any], busy_dirs: set[str]) -> None:
     folder = (row.get("job") or {}).get("output", {}).get("output_dir")
     if not folder or not Path(folder).is_dir():
         return
-    shared = str(folder) in busy_dirs
-    if not shared:
-        linked = {}
-        for tmp in Path(folder).glob(TMP_PREFIX + "*"):
+    # Only files of dead writers: a live `wgp run` or another worker may be
+    # writing into the same folder right now.
+    linked = {}
+    for tmp in Path(folder).glob(TMP_PREFIX + "*"):
+        try:
+            st = tmp.stat()
+        except OSError:
+            continue
+        if st.st_nlink > 1 and temp_owner_alive(tmp) is False:
+            linked[(st.st_dev, st.st_ino)] = tmp
+    if linked:
+        for entry in Path(folder).iterdir():
             try:
-                st = tmp.stat()
+                st = entry.stat()
             except OSError:
                 continue
-            if st.st_nlink > 1:
-                linked[(st.st_dev, st.st_ino)] = tmp
-        if linked:
-            for entry in Path(folder).iterdir():
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) in linked and not entry.name.startswith(TMP_PREFIX):
-                    entry.unlink(missing_ok=True)
-    remove_stale_temporaries(Path(folder), older_than_s=3600.0 if shared else 0.0)
+            if (st.st_dev, st.st_ino) in linked and not entry.name.startswith(TMP_PREFIX):
+                entry.unlink(missing_ok=True)
+    remove_stale_temporaries(Path(folder))
 
 
 def clear_queued(backend: QueueBackend) -> int:
