@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -106,7 +109,7 @@ def test_files_token_and_status(worker):
 
     token_file, port_file = worker.state_dir / "control.token", worker.state_dir / "control.port"
     assert token_file.stat().st_mode & 0o777 == 0o600
-    assert port_file.read_text().split() == [str(worker.port), "127.0.0.1"]
+    assert port_file.read_text().split() == [str(worker.port), "127.0.0.1", str(os.getpid())]
     assert token_file.read_text().strip() == worker.server.token and len(worker.server.token) >= 32
     status = send_command("status", worker.state_dir)
     assert status["ok"] and status["state"] == "idle" and status["pid"] > 0
@@ -162,6 +165,20 @@ def test_slow_clients_do_not_block_others(worker):
         reply = json.loads(silent.recv(4096).splitlines()[0])
         assert reply == {"ok": False, "error": "read timeout"}
         assert silent.recv(4096) == b""  # closed after the timeout
+        # a client that keeps sending a byte now and then is cut off too: the
+        # deadline is per line, not per byte
+        started = time.monotonic()
+        dripping.settimeout(0.2)
+        reply = b""
+        while time.monotonic() - started < READ_TIMEOUT + 5 and not reply:
+            try:
+                dripping.sendall(b" ")
+                reply = dripping.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        assert b"read timeout" in reply and time.monotonic() - started < READ_TIMEOUT + 2
     finally:
         silent.close()
         dripping.close()
@@ -259,3 +276,23 @@ def test_200_random_messages_never_stop_the_server(worker):
     status = send_command("status", worker.state_dir)
     assert (status["state"], status["paused"], status["recent"][0]["id"]) == ("idle", False, job)
     assert status["counts"]["finished"] == 1 and status["counts"]["running"] == 0
+
+
+def test_a_stale_port_file_never_leaks_the_token(tmp_path):
+    """A worker killed with -9 leaves control.port behind; a client must not send the token to
+    whatever listens on that port now."""
+    import socket as socket_module
+
+    from wgp_host.queue.control import PORT_FILE, TOKEN_FILE, WorkerUnavailable, send_command
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    listener = socket_module.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    (tmp_path / PORT_FILE).write_text(f"{listener.getsockname()[1]}\n127.0.0.1\n{gone.pid}\n")
+    (tmp_path / TOKEN_FILE).write_text("secret-token\n")
+    with pytest.raises(WorkerUnavailable, match="is gone"):
+        send_command("status", tmp_path)
+    with pytest.raises(TimeoutError):
+        listener.accept()  # nobody connected, so nothing was sent
+    listener.close()

@@ -26,6 +26,7 @@ import ipaddress
 import json
 import logging
 import os
+import time
 import secrets
 import socket
 import threading
@@ -88,7 +89,21 @@ def read_endpoint(state_dir: Path) -> tuple[str, int, str]:
     except (OSError, ValueError, IndexError) as exc:
         raise WorkerUnavailable(f"cannot read the control files in {state_dir}: {exc}") from None
     host = lines[1] if len(lines) > 1 else "127.0.0.1"
+    # The port file names its worker's pid: a port file left by a killed worker
+    # must not make clients hand the token to whatever listens on that port now.
+    if len(lines) > 2 and lines[2].isdigit() and not _pid_alive(int(lines[2])):
+        raise WorkerUnavailable(f"no worker is running (the worker {lines[2]} that wrote {PORT_FILE} is gone)")
     return host, port, token
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def send_command(command: str, state_dir: str | os.PathLike[str] | None = None, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
@@ -185,7 +200,7 @@ class QueueControlServer:
         self._sock = sock
         self.port = sock.getsockname()[1]
         _write_private(self.state_dir / TOKEN_FILE, self.token + "\n")
-        _write_private(self.state_dir / PORT_FILE, f"{self.port}\n{self._connect_host()}\n")
+        _write_private(self.state_dir / PORT_FILE, f"{self.port}\n{self._connect_host()}\n{os.getpid()}\n")
         self._thread = threading.Thread(target=self._accept_loop, name="wgp-control", daemon=True)
         self._thread.start()
         return self.port
@@ -267,11 +282,19 @@ class QueueControlServer:
 
     def _serve(self, conn: socket.socket, addr: Any) -> None:
         try:
-            conn.settimeout(self.read_timeout)
             buf = bytearray()
+            # Each line must arrive whole within read_timeout: a client trickling
+            # one byte at a time cannot hold a connection slot for ever.
+            deadline = time.monotonic() + self.read_timeout
             while not self._stopped.is_set():
                 newline = buf.find(b"\n")
                 if newline < 0:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        log.debug("control: %s did not finish a line within %.0f s; closing", _peer(addr), self.read_timeout)
+                        conn.sendall(_encode({"ok": False, "error": "read timeout"}))
+                        return
+                    conn.settimeout(remaining)
                     if len(buf) > self.max_line:
                         log.warning("control: %s sent a line over %d bytes; closing", _peer(addr), self.max_line)
                         conn.sendall(_encode({"ok": False, "error": f"message too large (limit {self.max_line} bytes per line)"}))
@@ -290,6 +313,7 @@ class QueueControlServer:
                     buf += chunk
                     continue
                 line, buf = bytes(buf[:newline]), buf[newline + 1 :]
+                deadline = time.monotonic() + self.read_timeout
                 if not line.strip():
                     continue
                 if len(line) > self.max_line:
