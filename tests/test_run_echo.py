@@ -292,3 +292,32 @@ def test_console_progress_bar_only_on_a_terminal(tmp_path, home_env):
     quiet = run_wgp("run", "-m", "echo", "-p", "bar", "--steps", "5", "--frames", "2",
                     "--output-dir", str(tmp_path / "pipe"), env=home_env)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_sigterm_cancels_like_ctrl_c(tmp_path, home_env):
+    import os
+
+    out, events = tmp_path / "out", tmp_path / "ev.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wgp_host", "run", "-m", "echo", "-p", "slow", "--steps", "200",
+         "--set", "step_seconds=0.05", "--output-dir", str(out), "--events", str(events)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **home_env},
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline and proc.poll() is None and not (events.exists() and '"step"' in events.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_stale_sidecar_is_not_taken_for_the_new_file(tmp_path, home_env):
+    first = run_wgp("run", "-m", "echo-image", "-p", "old", "--steps", "4", "--metadata-mode", "json",
+                    "--output-dir", str(tmp_path), env=home_env)
+    assert first.returncode == 0
+    png = next(tmp_path.glob("*.png"))
+    png.unlink()  # the image goes, its sidecar stays
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(png)  # another file under the same name
+    proc = run_wgp("inspect", str(png), env=home_env)
+    assert proc.returncode == 2 and "carries no wgp generation record" in proc.stderr

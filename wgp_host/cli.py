@@ -9,6 +9,7 @@ exit status 2; a cancelled job exits with 130.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -61,6 +62,11 @@ class WgpGroup(click.Group):
             print("wgp: interrupted", file=sys.stderr)
             sys.exit(EXIT_CANCELLED)
         except BrokenPipeError:
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback (WGP_DEBUG shows it)
+            if os.environ.get("WGP_DEBUG"):
+                raise
+            print(f"wgp: error: {type(exc).__name__}: {exc}", file=sys.stderr)
             sys.exit(EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -228,11 +234,12 @@ def run_job(host: Any, runtime: Any, job: Any, progress: str, events_file: str |
             raise KeyboardInterrupt
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         outcome = controller.run_next()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         channel.close()
     assert outcome is not None
     if as_json:

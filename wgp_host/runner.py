@@ -182,12 +182,16 @@ class Runner:
                     f"no writer produced output for a {', '.join(sorted(result.kinds())) or 'empty'} result "
                     f"(writers: {', '.join(job.output.writers) or 'none'})"
                 )
-            cancel.raise_if_cancelled()
         except JobCancelled as exc:
             if persistence is not None:
                 persistence.rollback()
             emit("job.cancelled", reason=str(exc))
             return JobOutcome(job.id, "cancelled", error=str(exc), timings=timings)
+        except (KeyboardInterrupt, SystemExit):
+            # A second Ctrl-C or a hard exit while writing: still leave no files.
+            if persistence is not None:
+                persistence.rollback()
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is reported as job.failed
             if persistence is not None:
                 persistence.rollback()
@@ -220,11 +224,14 @@ class Runner:
         return model, False
 
     def _write(self, writers: list[Any], result: Any, persistence: MediaPersistence, cancel: CancelToken) -> None:
+        # A cancel is honoured between writers, never after the last one: by then
+        # the manifest may hold the job's lines, and the job is complete.
         kinds = result.kinds() | {"artifacts"}
-        for writer in writers:
-            if writer.kinds & kinds:
-                writer.write(result, persistence)
+        selected = [w for w in writers if w.kinds & kinds]
+        for index, writer in enumerate(selected):
+            if index:
                 cancel.raise_if_cancelled()
+            writer.write(result, persistence)
 
     def record(self, job: Job, plan: LoadPlan, timings: Mapping[str, float]) -> dict[str, Any]:
         """The generation record embedded in or written beside every output."""
