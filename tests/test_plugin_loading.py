@@ -187,3 +187,47 @@ def test_plugins_json_lists_every_first_party_plugin_with_its_hooks(home_env):
     for dist, hooks in FIRST_PARTY.items():
         assert by_dist[dist]["status"] == "ok", by_dist[dist]
         assert by_dist[dist]["hooks"] == hooks, dist
+
+
+def test_a_plugin_that_exits_or_registers_junk_is_isolated(make_wgp_host):
+    from wgp_hookspecs import Adapter, hookimpl
+
+    class Exits:
+        @hookimpl
+        def register_model_families(self, register):
+            raise SystemExit(3)
+
+    class BadAdapter(Adapter):
+        name = "bad"
+        options = ("--x",)
+
+    class Junk:
+        @hookimpl
+        def register_adapters(self, register):
+            register(BadAdapter)
+
+        @hookimpl
+        def register_writers(self, register):
+            register(object())
+
+    host = make_wgp_host(Exits(), Junk())
+    assert host.plugins["Exits"].status == "error" and "SystemExit" in host.plugins["Exits"].error
+    assert host.plugins["Junk"].status == "error"
+    assert "bad" not in host.registry.adapters and host.adapter_options() == []
+    assert set(host.registry.writers) >= {"video", "image", "audio"}
+
+
+def test_unexpected_errors_are_one_line(tmp_path, home_env):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(bytes(range(256)))
+    proc = run_wgp("inspect", str(garbage), env=home_env)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"queue_options": 5}))
+    proc = run_wgp("run", "-m", "echo", "-p", "x", "--config", str(cfg), env=home_env)
+    assert proc.returncode == 2 and "'queue_options' must be a JSON object" in proc.stderr
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    proc = run_wgp("run", "-m", "echo", "-p", "x", "--events", str(blocker / "ev.jsonl"),
+                   "--output-dir", str(tmp_path / "o"), env=home_env)
+    assert proc.returncode in (1, 2) and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

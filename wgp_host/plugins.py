@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from wgp_hookspecs import hookspecs
+from wgp_hookspecs import Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
 
 HOST_DISTRIBUTION = "wgp-host"
 
@@ -239,11 +239,11 @@ class PluginHost:
         reg = self.registry
         adders: dict[str, Callable[[Any, str], None]] = {
             "register_model_families": reg.register_family,
-            "register_adapters": lambda a, p: reg._add("adapter", reg.adapters, getattr(a, "name", None), a, p),
-            "register_progress_sinks": lambda s, p: reg._add("sink", reg.sinks, getattr(s, "name", None), s, p),
-            "register_writers": lambda w, p: reg._add("writer", reg.writers, getattr(w, "name", None), w, p),
+            "register_adapters": lambda a, p: reg._add("adapter", reg.adapters, _checked_adapter(a), a, p),
+            "register_progress_sinks": lambda s, p: reg._add("sink", reg.sinks, _checked(s, ProgressSink, True), s, p),
+            "register_writers": lambda w, p: reg._add("writer", reg.writers, _checked_writer(w), w, p),
             "register_queue_backends": lambda b, p: reg._add(
-                "queue backend", reg.queue_backends, getattr(b, "name", None), b, p
+                "queue backend", reg.queue_backends, _checked(b, QueueBackend, True), b, p
             ),
         }
         for hook_name in REGISTRATION_HOOKS:
@@ -260,7 +260,9 @@ class PluginHost:
     def _call(self, info: PluginInfo, impl: Any, hook_name: str, kwargs: dict[str, Any], out: Any) -> None:
         try:
             impl.function(**{k: kwargs[k] for k in impl.argnames})
-        except Exception as exc:  # noqa: BLE001 - a plugin's hook must not break the host
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a plugin may break the host
             self._fail(info, f"{hook_name} failed", exc)
             return
         if self.trace:
@@ -276,7 +278,9 @@ class PluginHost:
             guard = _CollisionGuard(cli, info.name)
             try:
                 impl.function(cli=guard)
-            except Exception as exc:  # noqa: BLE001
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001
                 cli.commands.clear()
                 cli.commands.update(before)
                 self._fail(info, "register_commands failed", exc)
@@ -318,6 +322,29 @@ class PluginHost:
         except KeyError:
             known = ", ".join(sorted(self.registry.writers)) or "none"
             raise UserError(f"unknown writer {name!r}; available: {known}") from None
+
+
+def _checked(item: Any, base: type, is_class: bool) -> str:
+    """The name of a registered item, after checking it is what the hook expects."""
+    ok = isinstance(item, type) and issubclass(item, base) if is_class else isinstance(item, base)
+    if not ok:
+        kind = f"a subclass of {base.__name__}" if is_class else f"an instance of {base.__name__}"
+        raise PluginError(f"expected {kind}, got {item!r}")
+    return getattr(item, "name", None)
+
+
+def _checked_writer(writer: Any) -> str:
+    name = _checked(writer, Writer, False)
+    if not isinstance(getattr(writer, "kinds", None), (set, frozenset)) or not isinstance(getattr(writer, "order", 0), int):
+        raise PluginError(f"writer {name!r} needs a set of kinds and an int order")
+    return name
+
+
+def _checked_adapter(adapter: Any) -> str:
+    name = _checked(adapter, Adapter, True)
+    if not all(isinstance(opt, AdapterOption) for opt in getattr(adapter, "options", ())):
+        raise PluginError(f"adapter {name!r}: options must be AdapterOption instances")
+    return name
 
 
 class _CollisionGuard:

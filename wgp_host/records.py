@@ -16,17 +16,42 @@ def read_record(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"file not found: {path}")
-    candidates = [p] if p.suffix == ".json" else [p.with_name(p.name + ".json"), p.with_suffix(".json")]
+    if p.suffix == ".json":  # a sidecar given directly
+        record = _parse(_read_text(p), p)
+        if record is None:
+            raise UserError(f"{path} is not a wgp sidecar (no generation record in it)")
+        return record
+    candidates = [p.with_name(p.name + ".json"), p.with_suffix(".json")]
     for sidecar in candidates:
-        if sidecar.is_file():
-            record = _parse(sidecar.read_text(encoding="utf-8"), sidecar)
+        if sidecar.is_file() and sidecar != p and not _describes_other_file(sidecar, p):
+            record = _parse(_read_text(sidecar), sidecar)
             if record is not None:
-                return record.get("record", record) if "request" not in record else record
+                return record
     text = _embedded(p)
     record = _parse(text, p) if text else None
     if record is None:
         raise UserError(f"{path} carries no wgp generation record (written with --metadata-mode none?)")
     return record
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _describes_other_file(sidecar: Path, media: Path) -> bool:
+    """A sidecar left from an earlier file of the same name (its sha256 differs) is ignored."""
+    try:
+        recorded = json.loads(sidecar.read_text(encoding="utf-8")).get("artifact", {}).get("sha256")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
+    if not recorded:
+        return False
+    from .atomic import sha256_file
+
+    return sha256_file(media) != recorded
 
 
 def _parse(text: str, where: Path) -> dict[str, Any] | None:

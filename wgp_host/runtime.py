@@ -231,6 +231,15 @@ def _validate(config: dict[str, Any]) -> None:
     for key in ("defaults", "model_defaults", "model_paths"):
         if not isinstance(config.get(key), dict):
             raise UserError(f"config key {key!r} must be a JSON object")
+    for key in ("queue_options", "lora_dirs"):
+        if config.get(key) is not None and not isinstance(config.get(key), dict):
+            raise UserError(f"config key {key!r} must be a JSON object")
+    for model, values in config["model_defaults"].items():
+        if not isinstance(values, dict):
+            raise UserError(f"config model_defaults[{model!r}] must be a JSON object of parameters")
+    for key in ("max_retries", "control_port"):
+        if not isinstance(config.get(key, 0), int) or isinstance(config.get(key), bool):
+            raise UserError(f"config key {key!r} must be an integer (got {config.get(key)!r})")
 
 
 def _materialise(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -139,7 +140,9 @@ def _encode_in_child(path: Path, frames: Any, fps: float, codec: str, crf: int |
     import sys
     import tempfile
 
-    with tempfile.NamedTemporaryFile(suffix=".pkl", dir=path.parent, delete=False) as fh:
+    from ..atomic import TMP_PREFIX
+
+    with tempfile.NamedTemporaryFile(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".pkl", dir=path.parent, delete=False) as fh:
         pickle.dump({"path": str(path), "frames": frames, "fps": fps, "crf": crf, "audio": list(audio), "tags": tags, "codec": codec}, fh)
     try:
         proc = subprocess.run([sys.executable, "-m", "wgp_host.defaults.video", fh.name], capture_output=True, text=True)

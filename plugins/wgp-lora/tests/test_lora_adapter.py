@@ -227,3 +227,14 @@ def test_hash_cache_snapshot_and_reset(session):
         model=T2V, model_path=str(world["models"][T2V]), params={"prompt": "x"}, output_dir=str(world["root"] / "o"),
         adapter_options={"reset_lora_cache": True}))
     assert adapter.manager.snapshot_state()["hashed_files"] == 0
+
+
+def test_a_replayed_payload_cannot_smuggle_a_pickle(session, tmp_path):
+    job = submit(session, lora=["style"])
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(Path(job.adapters["lora"]["loras"][0]["path"]).read_bytes())
+    payload = {**job.adapters["lora"], "loras": [{**job.adapters["lora"]["loras"][0], "path": str(evil)}]}
+    from dataclasses import replace
+
+    outcome, _ = run(session, replace(job, adapters={"lora": payload}))
+    assert outcome.state == "failed" and "only .safetensors" in outcome.error

@@ -104,6 +104,8 @@ class LoRAInjectionManager:
     def verify(self, lora: Mapping[str, Any]) -> Path:
         """The payload's file, if it is still there with the same content."""
         path = Path(lora["path"])
+        if path.suffix.lower() != SUFFIX:  # a hand-edited record must not smuggle in a pickle
+            raise UserError(f"LoRA {lora.get('name')!r}: only .safetensors files are accepted, not {path.name}")
         if not path.is_file():
             raise UserError(f"LoRA {lora['name']!r} is no longer at {path} (sha256 {lora['sha256'][:12]}...)")
         if self.sha256(path) != lora["sha256"]:
