@@ -287,7 +287,7 @@ def retry(job_id: str, config_file: str | None) -> None:
 @queue.command("clear")
 @CONFIG_OPTION
 def clear(config_file: str | None) -> None:
-    """Remove every queued job (running and finished jobs stay)."""
+    """Remove every queued job and every interrupted one awaiting its retry (running and finished jobs stay)."""
     runtime = _runtime(config_file)
     reply = _worker(runtime, "clear")
     if reply is not None:
