@@ -239,6 +239,20 @@ def define_family(
 
 
 
+def registration_hook(family: ModelFamily) -> Callable[[Callable[[ModelFamily], None]], None]:
+    """The plugin's ``register_model_families`` implementation for one family::
+
+        register_model_families = registration_hook(WAN_FAMILY)
+    """
+    from wgp_hookspecs import hookimpl
+
+    @hookimpl
+    def register_model_families(register: Callable[[ModelFamily], None]) -> None:
+        register(family)
+
+    return register_model_families
+
+
 def deferred(target: str) -> Callable[..., Any]:
     """A function that imports ``"package.module:function"`` on its first call, then calls it.
 

@@ -7,12 +7,12 @@ when they are first called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from wgp_hookspecs import ModelFamily, ModelSpec, hookimpl
+from wgp_hookspecs import ModelSpec
 
-from wgp_host.diffusers_family import define_family, image_size
+from wgp_host.diffusers_family import define_family, image_size, registration_hook
 
 from .specs import FLUX_MODELS
 
@@ -34,8 +34,4 @@ FLUX_FAMILY = define_family(
 )
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = FLUX_FAMILY.load, FLUX_FAMILY.build_tiny
-
-
-@hookimpl
-def register_model_families(register: Callable[[ModelFamily], None]) -> None:
-    register(FLUX_FAMILY)
+register_model_families = registration_hook(FLUX_FAMILY)

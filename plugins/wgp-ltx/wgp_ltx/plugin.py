@@ -7,12 +7,12 @@ when they are first called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from wgp_hookspecs import ModelFamily, ModelSpec, hookimpl
+from wgp_hookspecs import ModelSpec
 
-from wgp_host.diffusers_family import aspect_warning, define_family, image_size
+from wgp_host.diffusers_family import aspect_warning, define_family, image_size, registration_hook
 
 from .specs import LTX_MODELS
 
@@ -29,8 +29,4 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
 LTX_FAMILY = define_family("ltx", "wgp_ltx", LTX_MODELS, check, "LTX-Video text- and image-to-video (diffusers)")
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = LTX_FAMILY.load, LTX_FAMILY.build_tiny
-
-
-@hookimpl
-def register_model_families(register: Callable[[ModelFamily], None]) -> None:
-    register(LTX_FAMILY)
+register_model_families = registration_hook(LTX_FAMILY)

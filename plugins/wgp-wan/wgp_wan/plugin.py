@@ -7,11 +7,8 @@ import torch and diffusers when they are first called.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
-from wgp_hookspecs import ModelFamily, hookimpl
-
-from wgp_host.diffusers_family import define_family
+from wgp_host.diffusers_family import define_family, registration_hook
 
 from .checks import check
 from .specs import WAN_MODELS
@@ -22,8 +19,4 @@ WAN_FAMILY = define_family(
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``: wgp_wan.pipeline.load and
 #: wgp_wan.tiny.build_tiny, imported (with torch and diffusers) on first use.
 load, build_tiny = WAN_FAMILY.load, WAN_FAMILY.build_tiny
-
-
-@hookimpl
-def register_model_families(register: Callable[[ModelFamily], None]) -> None:
-    register(WAN_FAMILY)
+register_model_families = registration_hook(WAN_FAMILY)
