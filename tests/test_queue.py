@@ -441,3 +441,10 @@ def test_a_cancel_for_a_job_whose_worker_died_is_kept(wgp_env):
     settled = backend.recover(max_retries=1)
     assert [(r["id"], r["state"]) for r in settled] == [("doomed", "cancelled")]
     assert backend.get("doomed").state == "cancelled" and backend.claim("next") is None
+
+
+def test_the_queue_database_is_private(wgp_env):
+    backend = queue_db(wgp_env)
+    backend.add({"id": "secret-prompt", "output": {}})
+    for path in backend.path.parent.glob(backend.path.name + "*"):
+        assert path.stat().st_mode & 0o077 == 0, path

@@ -165,6 +165,9 @@ class SqliteQueue(QueueBackend):
         self.returning = sqlite3.sqlite_version_info >= (3, 35, 0)
         self._lock = threading.RLock()
         busy = float(opts.get("busy_timeout_s") or BUSY_TIMEOUT_S)
+        # Jobs hold prompts and paths: the database is private to its owner (SQLite
+        # gives its -wal and -shm files the database file's mode).
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._db = sqlite3.connect(str(self.path), timeout=busy, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
