@@ -166,8 +166,7 @@ class MattingSession:
         """(B): predict from the previous value without memory attention, then restart memory."""
         if self.prev_value is None or self.sensory is None or self.summaries is None:
             raise RuntimeError("a first-frame prediction needs a mask step first")
-        self.t += 1
-        self.t, self.t_mem = 0, 0
+        self.t, self.t_mem = 0, 0  # memory restarts at this frame
         image = self.prepare(frame)
         enc = self.net.encode_image(image)
         logit, self.sensory = self.net.predict(enc, self.prev_value, self.sensory, self.prev_alpha, self.summaries, True)
