@@ -1,0 +1,124 @@
+"""The generation flags of ``wgp run`` and ``wgp queue add``, and the choice lists behind them.
+
+Each choice list is defined once, here or where its rule lives (``METADATA_MODES``
+in wgp_hookspecs, plan options' choices in their :class:`~wgp_hookspecs.Param`),
+and used both by click and by validation.  Adapter options and plan options come
+from plugins, so :class:`GenerationCommand` adds them when its parameters are
+first asked for (``wgp --help`` never does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from wgp_hookspecs import METADATA_MODES, JobOptions
+
+#: ``--progress`` values (see :func:`wgp_host.submit.make_channel`).
+PROGRESS_CHOICES = ("auto", "console", "jsonl", "none")
+#: ``--video-codec`` values: the video writer's codecs.
+VIDEO_CODECS = ("h264", "h265", "vp9", "prores", "ffv1")
+
+PROGRESS_OPTION = click.option(
+    "--progress", type=click.Choice(PROGRESS_CHOICES), default=None, help="Progress display (auto: a bar on a terminal)."
+)
+EVENTS_OPTION = click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
+METADATA_OPTION = click.option("--metadata-mode", type=click.Choice(METADATA_MODES), help="Where the generation record goes.")
+
+#: Flags whose values are schema parameters (flag dest -> parameter name).
+FLAG_PARAMS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "frames", "fps", "image_start", "image_end")
+
+
+def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags shared by `wgp run` and `wgp queue add` (plugins add theirs on top)."""
+    options = [
+        click.option("-m", "--model", "model", metavar="MODEL", help="Model id (see `wgp models`)."),
+        click.option("-p", "--prompt", help="Text prompt."),
+        click.option("-n", "--negative-prompt", help="What to avoid."),
+        click.option("--seed", type=int, help="Seed; -1 or omitted picks one (recorded in the output)."),
+        click.option("--steps", type=int, help="Denoising steps."),
+        click.option("--guidance", type=float, help="Classifier-free guidance scale."),
+        click.option("--width", type=int, help="Width in pixels."),
+        click.option("--height", type=int, help="Height in pixels."),
+        click.option("--resolution", metavar="WxH", help="Width and height, e.g. 832x480."),
+        click.option("--frames", type=int, help="Number of frames."),
+        click.option("--fps", type=float, help="Frames per second of the output video."),
+        click.option("--image-start", type=click.Path(dir_okay=False), help="Start image (image-to-video)."),
+        click.option("--image-end", type=click.Path(dir_okay=False), help="End image (first-last-frame models)."),
+        click.option("--set", "set_items", multiple=True, metavar="KEY=VALUE", help="Family-specific parameter; repeatable."),
+        click.option("--settings", type=click.Path(dir_okay=False), help="JSON file of parameters (or a request)."),
+        click.option("--from", "from_file", type=click.Path(dir_okay=False), help="Re-run the request recorded in an output file or sidecar."),
+        click.option("--output-dir", type=click.Path(file_okay=False), help="Where outputs go (default: config output_dir)."),
+        click.option("--writer", "writers", multiple=True, metavar="NAME", help="Writer to run; repeatable (default: config writers)."),
+        METADATA_OPTION,
+        click.option("--video-codec", type=click.Choice(VIDEO_CODECS), help="Video codec: h264 (mp4), h265 (mp4), vp9 (webm), prores (mov), ffv1 (lossless RGB mkv)."),
+        click.option("--crf", type=click.IntRange(0, 51), help="Quality for h264/h265 (lower is better)."),
+        click.option("--model-path", metavar="DIR_OR_REPO", help="Weights folder or repo id overriding the default."),
+        click.option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+class GenerationCommand(click.Command):
+    """A command with the generation flags plus the options that plugins contribute:
+    adapters' (``--lora``, ``--enhance-prompt``) and plan options (``--dtype``,
+    ``--offload``, ...).  They are added when the parameters are first asked for."""
+
+    adapter_names: set[str]
+    plan_names: set[str]
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not hasattr(self, "adapter_names"):
+            self._add_plugin_options()
+        return super().get_params(ctx)
+
+    def _add_plugin_options(self) -> None:
+        from ..plugins import get_host
+
+        host = get_host()
+        self.adapter_names, self.plan_names = set(), set()
+        taken = {o for p in self.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+        for option in sorted(host.registry.plan_options.values(), key=lambda o: o.name):
+            param = option.param
+            kwargs: dict[str, Any] = {"help": param.help, "default": None}
+            if param.type == "bool":
+                pass  # "--x/--no-x" flags: None when neither is given
+            elif param.choices is not None:
+                kwargs["type"] = click.Choice([str(c) for c in param.choices])
+            else:
+                kwargs["type"] = {"int": int, "float": float}.get(param.type, str)
+            self.params.append(click.Option([*option.flags, "plan__" + option.name], **kwargs))
+            self.plan_names.add(option.name)
+            taken |= {n for flag in option.flags for n in flag.split("/")}
+        for opt in host.adapter_options():
+            if set(opt.flags) & taken:
+                continue  # a flag two plugins both claim: the first keeps it
+            taken |= set(opt.flags)
+            self.params.append(
+                click.Option([*opt.flags, "adapter__" + opt.name], help=opt.help, multiple=opt.multiple,
+                             is_flag=opt.is_flag, default=False if opt.is_flag else None, metavar=opt.metavar)
+            )
+            self.adapter_names.add(opt.name)
+
+
+def job_options(kw: dict[str, Any]) -> JobOptions:
+    """Pop the generation flags out of a command's keyword arguments into :class:`JobOptions`."""
+    return JobOptions(
+        adapter_options={k.removeprefix("adapter__"): kw.pop(k) for k in list(kw) if k.startswith("adapter__")},
+        plan_options={k.removeprefix("plan__"): kw.pop(k) for k in list(kw) if k.startswith("plan__")},
+        model=kw.pop("model"),
+        params={k: kw.pop(k) for k in FLAG_PARAMS},
+        set_items=kw.pop("set_items"),
+        resolution=kw.pop("resolution"),
+        settings=kw.pop("settings"),
+        from_file=kw.pop("from_file"),
+        output_dir=kw.pop("output_dir"),
+        writers=kw.pop("writers"),
+        metadata_mode=kw.pop("metadata_mode"),
+        model_path=kw.pop("model_path"),
+        device=kw.pop("device"),
+        writer_options={"video_codec": kw.pop("video_codec"), "crf": kw.pop("crf")},
+    )
