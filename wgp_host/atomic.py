@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from .liveness import process_alive
+
 TMP_PREFIX = ".wgp-tmp-"
 
 
@@ -39,18 +41,16 @@ def _umask() -> int:
 
 
 def temp_owner_alive(path: Path) -> bool | None:
-    """Whether the process that created temporary file ``path`` still runs (None: unknown)."""
+    """Whether the process that created temporary file ``path`` still runs (None: unknown).
+
+    The name holds the pid only, so a recycled pid reads as alive: the file is
+    kept until that process ends too, but never deleted under a live writer.
+    """
     rest = Path(path).name[len(TMP_PREFIX):]
     pid_text = rest.split("-", 1)[0]
     if not pid_text.isdigit():
         return None
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
+    return process_alive(int(pid_text))
 
 
 def fsync_file(path: Path) -> None:

@@ -9,18 +9,23 @@ Claiming is one ``UPDATE ... WHERE id = (SELECT ...) RETURNING`` statement:
 SQLite takes the write lock before it evaluates the sub-select, so two workers
 can never claim the same row.
 
-Dead workers.  Every worker registers a row (host name, boot id, pid, process
-start time, heartbeat) before it claims anything and refreshes the heartbeat
-while it lives.  A worker that owns a ``running`` job is *dead* when:
+Dead workers.  Every worker registers a row (host name, boot identity, pid,
+process identity, heartbeat; see :mod:`wgp_host.liveness`) before it claims
+anything and refreshes the heartbeat while it lives.  A worker that owns a
+``running`` job is *dead* when:
 
-- it ran on this machine (same host name and boot id) and its pid no longer
-  exists, is a zombie, or belongs to a process started at another time (pid
-  reuse).  This is exact and immediate, so ``kill -9`` is noticed at the next
-  worker start; a worker that is alive but hung is never declared dead, so a job
-  is never run twice at the same time;
-- it ran on another machine (or before a reboot of this one: the boot id
-  differs) and its heartbeat is older than ``stale_after_s`` (default 60 s);
+- it ran on this machine (same host name and boot identity) and its pid no
+  longer exists, is a zombie, or belongs to another process (pid reuse: the
+  process identity differs).  This is exact and immediate, so ``kill -9`` is
+  noticed at the next worker start; a worker that is alive but hung is never
+  declared dead, so a job is never run twice at the same time;
+- it ran on another machine (or before a reboot of this one, or the clock was
+  stepped since: the boot identity differs) and its heartbeat is older than
+  ``stale_after_s`` (default 60 s);
 - it has no worker row at all.
+
+Rows written by older versions (a kernel boot id, a /proc start tick) never
+match a current identity, so their workers are judged by the heartbeat rule.
 
 :meth:`SqliteQueue.recover` turns the jobs of dead workers into ``interrupted``
 (claimable again) while ``attempts - 1 < max_retries``, and into ``failed``
@@ -39,14 +44,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from wgp_hookspecs import JOB_STATES, JobRecord, QueueBackend, hookimpl
 
+from ..liveness import boot_identity, process_alive, process_identity
+
 DB_NAME = "queue.db"
 BUSY_TIMEOUT_S = 30.0
 STALE_AFTER_S = 60.0
-#: States a worker may claim.
-CLAIMABLE = ("queued", "interrupted")
 #: States a job can be retried from with ``wgp queue retry``.
 RETRYABLE = ("failed", "cancelled", "interrupted")
-DONE = ("finished", "failed", "cancelled")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -85,53 +89,18 @@ _JSON_COLUMNS = ("job", "progress", "result")
 _UPDATABLE = {"job", "state", "priority", "attempts", "worker", "started", "finished", "progress", "result", "error", "cancel_requested"}
 
 
-# --------------------------------------------------------------------------- process identity
-
-
-def boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
-    except OSError:
-        return None
-
-
-def process_start(pid: int) -> str | None:
-    """The start time of ``pid`` (clock ticks since boot, Linux), or None when unknown."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def pid_alive(pid: int, start: str | None) -> bool:
-    """True while ``pid`` runs and (when known) is the process that started at ``start``."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: the signal test is all we have
-    fields = stat.rsplit(")", 1)[-1].split()
-    if fields and fields[0] in ("Z", "X"):
-        return False  # killed, not yet reaped by its parent
-    return start is None or len(fields) <= 19 or fields[19] == start
+# --------------------------------------------------------------------------- dead workers
 
 
 def worker_dead(row: Mapping[str, Any], now: float, stale_after_s: float) -> bool:
     """The dead-worker rule (see the module docstring)."""
     if row.get("host") is None:
         return True  # no worker row
-    local = row["host"] == socket.gethostname() and (row.get("boot_id") or None) == boot_id()
+    local = row["host"] == socket.gethostname() and row.get("boot_id") == boot_identity()
     if local:
-        return not pid_alive(int(row["pid"]), row.get("pid_start"))
+        # ``pid_start`` holds a liveness identity (the column name is from older versions);
+        # NULL, when the identity could not be read, checks the pid alone.
+        return not process_alive(int(row["pid"]), row.get("pid_start") or None)
     return now - float(row["heartbeat"]) > stale_after_s
 
 
@@ -143,6 +112,7 @@ class SqliteQueue(QueueBackend):
 
     name = "sqlite"
     description = "Persistent jobs in <state_dir>/queue.db (SQLite, WAL); the default for wgp queue"
+    persistent_flags = True
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         import sqlite3
@@ -312,15 +282,11 @@ class SqliteQueue(QueueBackend):
         with self._lock:
             self._db.close()
 
-    # ------------------------------------------------------------------ queue control (used by QueueController)
+    # ------------------------------------------------------------------ reading, in SQL
 
     def rows(self, states: Sequence[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Jobs as plain dicts with every column (worker, cancel flag included), oldest first."""
         return [self._row_dict(r) for r in self._select(states, limit=limit)]
-
-    def row(self, job_id: str) -> dict[str, Any] | None:
-        rows = self._execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return self._row_dict(rows[0]) if rows else None
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(JOB_STATES, 0)
@@ -336,6 +302,8 @@ class SqliteQueue(QueueBackend):
             (int(limit),),
         )
         return [self._row_dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ atomic writes: one statement each
 
     def complete(self, job_id: str, worker: str, **fields: Any) -> bool:
         """Record how a job ended, only while ``worker`` still owns it; False when it did not."""
@@ -412,6 +380,7 @@ class SqliteQueue(QueueBackend):
             return self._db.execute("DELETE FROM jobs WHERE state IN ('queued', 'interrupted')").rowcount
 
     def get_flag(self, name: str) -> str | None:
+        """Flags are rows of the ``flags`` table: every process on the database sees them."""
         rows = self._execute("SELECT value FROM flags WHERE name = ?", (name,))
         return rows[0]["value"] if rows else None
 
@@ -428,7 +397,7 @@ class SqliteQueue(QueueBackend):
         pid = os.getpid()
         self._execute(
             "INSERT OR REPLACE INTO workers (id, host, boot_id, pid, pid_start, started, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (worker, socket.gethostname(), boot_id(), pid, process_start(pid), now, now),
+            (worker, socket.gethostname(), boot_identity(), pid, process_identity(pid), now, now),
         )
 
     def heartbeat(self, worker: str) -> None:
@@ -438,7 +407,13 @@ class SqliteQueue(QueueBackend):
         self._execute("DELETE FROM workers WHERE id = ?", (worker,))
 
     def workers(self) -> list[dict[str, Any]]:
+        """Every worker row (id, host, boot_id, pid, pid_start, started, heartbeat), oldest first."""
         return [dict(r) for r in self._execute("SELECT * FROM workers ORDER BY started")]
+
+    def live_workers(self) -> list[str]:
+        """The registered workers the dead-worker rule (module docstring) considers alive."""
+        now = time.time()
+        return [w["id"] for w in self.workers() if not worker_dead(w, now, self.stale_after_s)]
 
     def recover(
         self,

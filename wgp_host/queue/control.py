@@ -35,6 +35,8 @@ from typing import Any, Callable
 
 from wgp_hookspecs import UserError
 
+from ..liveness import process_alive, process_identity
+
 log = logging.getLogger("wgp.queue.control")
 
 PORT_FILE = "control.port"
@@ -89,21 +91,13 @@ def read_endpoint(state_dir: Path) -> tuple[str, int, str]:
     except (OSError, ValueError, IndexError) as exc:
         raise WorkerUnavailable(f"cannot read the control files in {state_dir}: {exc}") from None
     host = lines[1] if len(lines) > 1 else "127.0.0.1"
-    # The port file names its worker's pid: a port file left by a killed worker
-    # must not make clients hand the token to whatever listens on that port now.
-    if len(lines) > 2 and lines[2].isdigit() and not _pid_alive(int(lines[2])):
+    # The port file names its worker (pid, and the process identity that tells a
+    # recycled pid apart): a port file left by a killed worker must not make
+    # clients hand the token to whatever listens on that port now.  Files from
+    # older versions carry no identity; the pid alone is checked then.
+    if len(lines) > 2 and lines[2].isdigit() and not process_alive(int(lines[2]), lines[3] if len(lines) > 3 else None):
         raise WorkerUnavailable(f"no worker is running (the worker {lines[2]} that wrote {PORT_FILE} is gone)")
     return host, port, token
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def send_command(command: str, state_dir: str | os.PathLike[str] | None = None, timeout: float = 5.0, **args: Any) -> dict[str, Any]:
@@ -200,7 +194,8 @@ class QueueControlServer:
         self._sock = sock
         self.port = sock.getsockname()[1]
         _write_private(self.state_dir / TOKEN_FILE, self.token + "\n")
-        _write_private(self.state_dir / PORT_FILE, f"{self.port}\n{self._connect_host()}\n{os.getpid()}\n")
+        identity = process_identity(os.getpid()) or ""
+        _write_private(self.state_dir / PORT_FILE, f"{self.port}\n{self._connect_host()}\n{os.getpid()}\n{identity}\n")
         self._thread = threading.Thread(target=self._accept_loop, name="wgp-control", daemon=True)
         self._thread.start()
         return self.port

@@ -6,17 +6,11 @@ order: priority, then age.  ``work()`` is the worker loop behind
 ``wgp queue work``; the control channel calls ``status``, ``pause``,
 ``resume``, ``cancel`` and ``clear`` from its own threads.
 
-Backends implement :class:`wgp_hookspecs.QueueBackend`; the controller uses
-these optional methods when a backend has them (the SQLite backend does) and
-falls back to plain ``update``/``list`` otherwise:
-
-- ``set_progress(job, worker, progress) -> stop``  progress for ``status``; True
-  when another process asked to cancel the job;
-- ``complete(job, worker, **fields) -> owned``      finish only a job this worker owns;
-- ``release(job, worker)``                          put a job back after a clean shutdown;
-- ``request_cancel(job) -> state``, ``clear() -> n``, ``counts()``, ``recent(n)``, ``rows(states)``;
-- ``get_flag(name)`` / ``set_flag(name, value)``    the persistent ``paused`` flag;
-- ``register_worker``, ``heartbeat``, ``unregister_worker``, ``recover``  dead-worker recovery.
+Everything the controller asks of its backend is a method of
+:class:`wgp_hookspecs.QueueBackend`, each with a documented contract: the five
+abstract ones, and the rest with defaults a backend overrides when it can do
+better (the SQLite backend makes the writes atomic across processes, keeps the
+``paused`` flag in the database and tracks workers for dead-worker recovery).
 """
 
 from __future__ import annotations
@@ -31,13 +25,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wgp_hookspecs import (
-    JOB_STATES,
-    CancelToken,
-    ProgressEvent,
-    QueueBackend,
-    UserError,
-)
+from wgp_hookspecs import CancelToken, ProgressEvent, QueueBackend, UserError
 
 from ..job import Job
 from ..progress import ProgressChannel
@@ -85,10 +73,6 @@ class QueueController:
         self._lock = threading.Lock()  # current job and its progress
         self._shutdown_cancel = False
         self._last_progress_write = 0.0
-        self._has = {name: callable(getattr(backend, name, None)) for name in (
-            "set_progress", "complete", "release", "request_cancel", "clear", "counts", "recent", "rows",
-            "get_flag", "set_flag", "register_worker", "heartbeat", "unregister_worker", "recover",
-        )}
         channel.listeners.append(self._on_event)
 
     # ------------------------------------------------------------------ submitting and running
@@ -165,17 +149,11 @@ class QueueController:
 
     def _complete(self, job_id: str, outcome: JobOutcome) -> None:
         fields = {"state": outcome.state, "finished": time.time(), "result": outcome.to_dict(), "error": outcome.error}
-        if self._has["complete"]:
-            if not self.backend.complete(job_id, self.worker, **fields):  # type: ignore[attr-defined]
-                log.warning("job %s was taken from this worker while it ran; its outcome is not recorded", job_id)
-        else:
-            self.backend.update(job_id, **fields)
+        if not self.backend.complete(job_id, self.worker, **fields):
+            log.warning("job %s was taken from this worker while it ran; its outcome is not recorded", job_id)
 
     def _release(self, job_id: str) -> None:
-        if self._has["release"]:
-            self.backend.release(job_id, self.worker)  # type: ignore[attr-defined]
-        else:
-            self.backend.update(job_id, state="queued", started=None, progress={})
+        self.backend.release(job_id, self.worker)
         self.channel.emit("job.queued", job_id, requeued=True, reason=SHUTDOWN_REASON)
 
     # ------------------------------------------------------------------ progress
@@ -217,12 +195,8 @@ class QueueController:
         if job_id is None or token is None:
             return
         self._last_progress_write = now
-        if self._has["set_progress"]:
-            stop = self.backend.set_progress(job_id, self.worker, snapshot)  # type: ignore[attr-defined]
-            if stop and not token.cancelled:
-                token.cancel("cancelled")
-        else:
-            self.backend.update(job_id, progress=snapshot)
+        if self.backend.set_progress(job_id, self.worker, snapshot) and not token.cancelled:
+            token.cancel("cancelled")
 
     # ------------------------------------------------------------------ control
 
@@ -233,14 +207,12 @@ class QueueController:
     def pause(self) -> bool:
         """Finish the current job, take no new ones.  Returns False when already paused."""
         with self._claim_lock:
-            if self._has["set_flag"]:
-                self.backend.set_flag("paused", "1")  # type: ignore[attr-defined]
+            self.backend.set_flag("paused", "1")
             return self._set_paused(True, "request")
 
     def resume(self) -> bool:
         with self._claim_lock:
-            if self._has["set_flag"]:
-                self.backend.set_flag("paused", None)  # type: ignore[attr-defined]
+            self.backend.set_flag("paused", None)
             changed = self._set_paused(False, "request")
         self._wake.set()
         return changed
@@ -257,8 +229,7 @@ class QueueController:
 
     def _sync_paused(self) -> None:
         """Adopt the backend's paused flag (set by ``wgp queue pause`` with no worker, or by another worker)."""
-        if self._has["get_flag"]:
-            self._set_paused(self.backend.get_flag("paused") is not None, "database")  # type: ignore[attr-defined]
+        self._set_paused(self.backend.get_flag("paused") is not None, "database")
 
     def cancel(self, job_id: str) -> str:
         """Cancel a job: ``cancelled`` when it had not started, ``cancelling`` when it is running
@@ -267,14 +238,7 @@ class QueueController:
             if job_id == self.current and self.current_cancel is not None:
                 self.current_cancel.cancel("cancelled")
                 return "cancelling"
-        if self._has["request_cancel"]:
-            changed, state = self.backend.request_cancel(job_id)  # type: ignore[attr-defined]
-        else:
-            record = self.backend.get(job_id)
-            changed, state = False, (None if record is None else record.state)
-            if state in ("queued", "interrupted"):
-                self.backend.update(job_id, state="cancelled", finished=time.time(), error="cancelled before it ran")
-                changed, state = True, "cancelled"
+        changed, state = self.backend.request_cancel(job_id)
         if state is None:
             raise UserError(f"no job {job_id!r} in the queue")
         if not changed:
@@ -292,8 +256,8 @@ class QueueController:
             return True
 
     def clear(self) -> int:
-        """Remove every queued job; returns how many."""
-        return clear_queued(self.backend)
+        """Remove every job waiting to run (see :meth:`QueueBackend.clear`); returns how many."""
+        return self.backend.clear()
 
     def shutdown(self, reason: str = SHUTDOWN_REASON) -> None:
         """Stop the worker loop; the running job stops at its next step and goes back to the queue."""
@@ -330,8 +294,7 @@ class QueueController:
         queue is empty or paused.  Returns the number of jobs run."""
         done = 0
         restore = self._install_signals() if handle_signals else {}
-        if self._has["register_worker"]:
-            self.backend.register_worker(self.worker)  # type: ignore[attr-defined]
+        self.backend.register_worker(self.worker)
         beat = threading.Thread(target=self._heartbeat_loop, name="wgp-heartbeat", daemon=True)
         beat.start()
         try:
@@ -356,11 +319,10 @@ class QueueController:
             beat.join(timeout=5)
             for signum, handler in restore.items():
                 signal.signal(signum, handler)
-            if self._has["unregister_worker"]:
-                try:
-                    self.backend.unregister_worker(self.worker)  # type: ignore[attr-defined]
-                except Exception:  # noqa: BLE001
-                    log.warning("could not unregister worker %s", self.worker, exc_info=True)
+            try:
+                self.backend.unregister_worker(self.worker)
+            except Exception:  # noqa: BLE001 - the jobs are settled; a stale worker row is recovered later
+                log.warning("could not unregister worker %s", self.worker, exc_info=True)
         return done
 
     def _install_signals(self) -> dict[int, Any]:
@@ -381,17 +343,14 @@ class QueueController:
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                if self._has["heartbeat"]:
-                    self.backend.heartbeat(self.worker)  # type: ignore[attr-defined]
+                self.backend.heartbeat(self.worker)
                 self._write_progress(force=True)  # also notices cancel requests from other processes
             except Exception:  # noqa: BLE001
                 log.warning("heartbeat failed", exc_info=True)
 
     def recover(self) -> list[dict[str, Any]]:
-        """Settle jobs left ``running`` by dead workers (see the SQLite backend for the rule)."""
-        if not self._has["recover"]:
-            return []
-        settled = self.backend.recover(self.max_retries, discard_partial_outputs)  # type: ignore[attr-defined]
+        """Settle jobs left ``running`` by dead workers (see :meth:`QueueBackend.recover`)."""
+        settled = self.backend.recover(self.max_retries, discard_partial_outputs)
         for row in settled:
             if row["state"] == "interrupted":
                 self.channel.emit("job.interrupted", row["id"], worker=row["worker"], attempts=row["attempts"], error=row["error"])
@@ -447,38 +406,12 @@ def discard_partial_outputs(row: dict[str, Any], busy_dirs: set[str]) -> None:
     remove_stale_temporaries(Path(folder))
 
 
-def clear_queued(backend: QueueBackend) -> int:
-    """Remove every queued job (backends that cannot delete mark them cancelled); returns how many."""
-    if callable(getattr(backend, "clear", None)):
-        return int(backend.clear())  # type: ignore[attr-defined]
-    queued = backend.list(["queued"])
-    for record in queued:
-        backend.update(record.id, state="cancelled", finished=time.time(), error="cleared")
-    return len(queued)
-
-
 def queue_summary(backend: QueueBackend, recent: int = RECENT) -> dict[str, Any]:
     """Counts per state, the running jobs with their progress, and the last results."""
-    has = lambda name: callable(getattr(backend, name, None))  # noqa: E731
-    if has("counts"):
-        counts = backend.counts()  # type: ignore[attr-defined]
-    else:
-        counts = dict.fromkeys(JOB_STATES, 0)
-        for record in backend.list():
-            counts[record.state] = counts.get(record.state, 0) + 1
-    if has("rows"):
-        running = backend.rows(["running"])  # type: ignore[attr-defined]
-    else:
-        running = [dict(r.to_dict(), worker=None) for r in backend.list(["running"])]
-    if has("recent"):
-        ended = backend.recent(recent)  # type: ignore[attr-defined]
-    else:
-        done = [r.to_dict() for r in backend.list(["finished", "failed", "cancelled"])]
-        ended = sorted(done, key=lambda r: r.get("finished") or 0, reverse=True)[:recent]
     return {
-        "counts": counts,
-        "running": [_running(r) for r in running],
-        "recent": [_result(r) for r in ended],
+        "counts": backend.counts(),
+        "running": [_running(r) for r in backend.rows(["running"])],
+        "recent": [_result(r) for r in backend.recent(recent)],
     }
 
 

@@ -3,10 +3,13 @@
 ``run_smoke()`` makes a temporary ``WGP_HOME``, starts a real worker
 (``python -m wgp_host queue work``) on the ``echo`` family, and drives it over
 TCP: pause (a job added meanwhile stays queued), status, resume (the queue is
-active again and the job finishes), then SIGTERM (clean exit).  It returns a
-dict with ``ok`` and what it saw::
+active again and the job finishes), then SIGTERM (clean exit).  It prints a
+JSON object with ``ok`` and what it saw, and exits 1 when ``ok`` is false::
 
-    python -m wgp_host.queue.smoke
+    python benchmarks/queue_smoke.py [--keep]
+
+Test and benchmark tooling, not part of the installed package; the test suite
+runs it (tests/test_queue.py).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = TIMEOUT_S) -> An
 
 def run_smoke(keep: bool = False) -> dict[str, Any]:
     """Run the smoke test; returns ``{"ok": True, ...}`` or ``{"ok": False, "error": ...}``."""
-    from .control import WorkerUnavailable, send_command
+    from wgp_host.queue.control import WorkerUnavailable, send_command
 
     home = Path(tempfile.mkdtemp(prefix="wgp-smoke-"))
     env = {**os.environ, "WGP_HOME": str(home), "HF_HUB_OFFLINE": "1"}
