@@ -44,6 +44,20 @@ BROKEN = {
                 click.echo("hijacked")
         """
     ),
+    "wgp-lazy-cmd": textwrap.dedent(
+        """
+        import sys
+        import click
+
+        print("LAZY MODULE IMPORTED", file=sys.stderr)
+
+        @click.command()
+        @click.pass_obj
+        def lazy_hello(host):
+            click.echo(f"lazy hello, {len(host.families())} families")
+        """
+    ),
+    "wgp-lazy-broken": "raise ImportError('the command module needs nosuchdep')\n",
     "wgp-good-extra": textwrap.dedent(
         """
         import click
@@ -70,6 +84,10 @@ def plugin_site(tmp_path_factory) -> Path:
         root = src / dist
         (root / mod).mkdir(parents=True)
         (root / mod / "__init__.py").write_text(code)
+        if dist.startswith("wgp-lazy"):  # a command only, declared in metadata
+            entry_points = f'[project.entry-points."wgp.commands"]\n{dist[4:]} = "{mod}:lazy_hello"'
+        else:
+            entry_points = f'[project.entry-points.wgp]\n{mod} = "{mod}"'
         (root / "pyproject.toml").write_text(textwrap.dedent(f"""
             [build-system]
             requires = ["setuptools"]
@@ -77,11 +95,10 @@ def plugin_site(tmp_path_factory) -> Path:
             [project]
             name = "{dist}"
             version = "1.2.3"
-            [project.entry-points.wgp]
-            {mod} = "{mod}"
+            description = "summary of {dist}"
             [tool.setuptools]
             packages = ["{mod}"]
-        """))
+        """) + entry_points + "\n")
         paths.append(str(root))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-build-isolation",
@@ -96,10 +113,32 @@ def env_with_plugins(home_env, plugin_site):
     return {**home_env, "PYTHONPATH": str(plugin_site)}
 
 
-def test_broken_plugins_cannot_stop_help(env_with_plugins):
+def test_help_lists_plugin_commands_from_metadata_without_importing_any_plugin(env_with_plugins):
     proc = run_wgp("--help", env=env_with_plugins)
     assert proc.returncode == 0
-    assert "hello" in proc.stdout  # the good plugin's command is there
+    assert proc.stderr == ""  # no plugin module was imported, so the broken ones cannot even warn
+    assert "lazy-cmd" in proc.stdout and "summary of wgp-lazy-cmd [wgp-lazy-cmd]" in proc.stdout
+    assert "matanyone" in proc.stdout and "loras" in proc.stdout  # first-party commands too
+    disabled = run_wgp("--help", env={**env_with_plugins, "WGP_DISABLED_PLUGINS": "wgp-lazy-cmd"})
+    assert "lazy-cmd" not in disabled.stdout
+
+
+def test_a_metadata_command_is_imported_when_it_runs_and_gets_the_host(env_with_plugins):
+    proc = run_wgp("lazy-cmd", env=env_with_plugins)
+    assert proc.returncode == 0, proc.stderr
+    assert "LAZY MODULE IMPORTED" in proc.stderr
+    assert proc.stdout.strip().startswith("lazy hello, ") and proc.stdout.strip() != "lazy hello, 0 families"
+    broken = run_wgp("lazy-broken", env=env_with_plugins)
+    assert broken.returncode == 2
+    assert broken.stderr.strip().splitlines()[-1] == (
+        "wgp: error: command 'lazy-broken' of wgp-lazy-broken failed to load: ImportError: the command module needs nosuchdep"
+    )
+
+
+def test_broken_plugins_cannot_stop_a_hook_registered_command(env_with_plugins):
+    proc = run_wgp("hello", env=env_with_plugins)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == "hello from a plugin"  # the good plugin's command is there
     warnings = proc.stderr.strip().splitlines()
     assert len(warnings) == 4, proc.stderr  # one line per broken plugin
     assert all(line.startswith("wgp: warning: plugin") for line in warnings)
@@ -135,18 +174,93 @@ def test_strict_mode_raises(env_with_plugins):
     assert "Traceback" not in proc.stderr
 
 
-def test_disabled_and_allow_list(home_env):
+def _json(proc: subprocess.CompletedProcess) -> object:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_disabled_plugins_block_installed_ones(home_env):
     proc = run_wgp("models", "--json", env={**home_env, "WGP_DISABLED_PLUGINS": "wgp-echo"})
-    assert "echo" not in [m["id"] for m in json.loads(proc.stdout)]
-    proc = run_wgp("plugins", "--json", "--all", env={**home_env, "WGP_LOAD_PLUGINS": "wgp-echo"})
-    status = {p["name"]: p["status"] for p in json.loads(proc.stdout)}
-    assert status["echo"] == "ok" and status["video-writer"] == "disabled"
-    proc = run_wgp("plugins", "--json", "--all", env={**home_env, "WGP_LOAD_PLUGINS": ""})
-    assert {p["status"] for p in json.loads(proc.stdout)} == {"disabled"}
-    # a default plugin is disabled like any other
-    proc = run_wgp("writers", "--json", env={**home_env, "WGP_DISABLED_PLUGINS": "video-writer"})
-    names = [w["name"] for w in json.loads(proc.stdout)]
-    assert "video" not in names and {"audio", "image"} <= set(names)
+    assert "echo" not in [m["id"] for m in _json(proc)]
+
+
+def test_allow_list_restricts_installed_distributions_only(home_env):
+    env = {**home_env, "WGP_LOAD_PLUGINS": "wgp-echo"}
+    by_name = {p["name"]: p for p in _json(run_wgp("plugins", "--json", "--all", env=env))}
+    assert by_name["echo"]["status"] == "ok"
+    assert by_name["manifest"]["status"] == "disabled"  # installed, not on the list
+    defaults = [p for p in by_name.values() if p["default"]]
+    assert defaults and {p["status"] for p in defaults} == {"ok"}
+    # an empty allow-list loads no installed plugin, and still every default
+    by_name = {p["name"]: p for p in _json(run_wgp("plugins", "--json", "--all", env={**home_env, "WGP_LOAD_PLUGINS": ""}))}
+    assert {p["status"] for p in by_name.values() if not p["default"]} == {"disabled"}
+    assert {p["status"] for p in by_name.values() if p["default"]} == {"ok"}
+
+
+def test_allow_listed_family_runs_with_the_default_writers(home_env, tmp_path):
+    env = {**home_env, "WGP_LOAD_PLUGINS": "wgp-echo"}
+    writers = {w["name"] for w in _json(run_wgp("writers", "--json", env=env))}
+    assert writers == {"video", "image", "audio", "mattes"}  # manifest's writers are not allowed
+    out = tmp_path / "out"
+    proc = run_wgp("run", "-m", "echo", "-p", "allowed", "--frames", "3", "--output-dir", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list(out.glob("*.mp4"))
+
+
+def test_disabling_a_default_removes_only_that_one(home_env):
+    every = {w["name"] for w in _json(run_wgp("writers", "--json", env=home_env))}
+    assert {"video", "image", "audio", "mattes"} <= every
+    env = {**home_env, "WGP_DISABLED_PLUGINS": "video-writer"}
+    assert {w["name"] for w in _json(run_wgp("writers", "--json", env=env))} == every - {"video"}
+    # the host's distribution name disables all of its defaults, installed writers stay
+    env = {**home_env, "WGP_DISABLED_PLUGINS": "wgp-host"}
+    left = {w["name"] for w in _json(run_wgp("writers", "--json", env=env))}
+    assert left and not left & {"video", "image", "audio", "mattes"}
+
+
+def test_make_wgp_host_keeps_two_modules_named_plugin(make_wgp_host, wgp_cli):
+    from importlib.metadata import version
+
+    import wgp_echo.plugin
+    import wgp_manifest.plugin
+
+    assert wgp_echo.plugin.__name__.rsplit(".", 1)[-1] == wgp_manifest.plugin.__name__.rsplit(".", 1)[-1]
+    host = make_wgp_host(wgp_echo.plugin, wgp_manifest.plugin)
+    assert "echo" in host.registry.models and "manifest" in host.registry.writers
+    result = wgp_cli("plugins", "--json")
+    assert result.exit_code == 0, result.output
+    listed = {p["name"]: (p["distribution"], p["version"], p["status"]) for p in json.loads(result.stdout)}
+    assert listed == {
+        "echo": ("wgp-echo", version("wgp-echo"), "ok"),
+        "manifest": ("wgp-manifest", version("wgp-manifest"), "ok"),
+    }
+    text = wgp_cli("plugins").stdout
+    rows = {line.split()[0]: line.split()[1:3] for line in text.splitlines()}
+    assert rows["echo"] == ["wgp-echo", version("wgp-echo")] and "plugin" not in rows
+
+
+def test_make_wgp_host_refuses_a_duplicate_plugin(make_wgp_host):
+    import wgp_echo.plugin
+
+    from wgp_host.plugins import PluginError
+
+    with pytest.raises(PluginError, match="given twice"):
+        make_wgp_host(wgp_echo.plugin, wgp_echo.plugin)
+    # the same module as an installed entry point is a clash, not a second copy
+    with pytest.raises(PluginError, match="clashes"):
+        make_wgp_host(wgp_echo.plugin, entry_points=True)
+
+
+def test_an_object_from_no_distribution_is_named_after_its_module(make_wgp_host):
+    from wgp_hookspecs import hookimpl
+
+    class Local:
+        @hookimpl
+        def register_writers(self, register):
+            pass
+
+    info = make_wgp_host(Local()).plugins["Local"]
+    assert (info.status, info.distribution, info.version) == ("ok", __name__, "0")
 
 
 def test_trace_prints_hook_calls(home_env):
@@ -168,15 +282,17 @@ def test_help_and_plugins_never_import_torch(home_env):
         assert "HEAVY []" in proc.stderr, (args, proc.stderr[-500:])
 
 
+#: distribution -> (hooks, commands declared as wgp.commands entry points)
 FIRST_PARTY = {
-    "wgp-echo": ["register_model_families"],
-    "wgp-wan": ["register_model_families"],
-    "wgp-flux": ["register_model_families"],
-    "wgp-ltx": ["register_model_families"],
-    "wgp-matanyone": ["register_commands", "register_model_families"],
-    "wgp-manifest": ["register_writers"],
-    "wgp-lora": ["register_adapters", "register_commands"],
-    "wgp-prompt-enhancer": ["register_adapters", "register_commands"],
+    "wgp-echo": (["register_model_families"], []),
+    "wgp-diffusers": (["register_plan_options"], []),
+    "wgp-wan": (["register_model_families"], []),
+    "wgp-flux": (["register_model_families"], []),
+    "wgp-ltx": (["register_model_families"], []),
+    "wgp-matanyone": (["register_model_families"], ["matanyone"]),
+    "wgp-manifest": (["register_writers"], []),
+    "wgp-lora": (["register_adapters"], ["loras"]),
+    "wgp-prompt-enhancer": (["register_adapters"], ["prompt-enhancer"]),
 }
 
 
@@ -184,9 +300,10 @@ def test_plugins_json_lists_every_first_party_plugin_with_its_hooks(home_env):
     proc = run_wgp("plugins", "--json", env=home_env)
     assert proc.returncode == 0 and proc.stderr == ""
     by_dist = {p["distribution"]: p for p in json.loads(proc.stdout)}
-    for dist, hooks in FIRST_PARTY.items():
+    for dist, (hooks, commands) in FIRST_PARTY.items():
         assert by_dist[dist]["status"] == "ok", by_dist[dist]
         assert by_dist[dist]["hooks"] == hooks, dist
+        assert by_dist[dist]["commands"] == commands, dist
 
 
 def test_a_plugin_that_exits_or_registers_junk_is_isolated(make_wgp_host):

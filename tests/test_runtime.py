@@ -9,6 +9,7 @@ import pytest
 
 from wgp_hookspecs import UserError
 from wgp_host import runtime
+from wgp_host.testing import run_wgp
 
 
 def test_wgp_home_relocates_every_directory(wgp_env):
@@ -17,8 +18,27 @@ def test_wgp_home_relocates_every_directory(wgp_env):
     for key in ("output_dir", "state_dir", "loras_root", "models_dir"):
         path = Path(rt[key])
         assert wgp_env in path.parents and path.is_dir(), key
-    seeded = json.loads(rt.config_path.read_text())
-    assert seeded["metadata_mode"] == "embedded" and "output_dir" not in seeded
+    # Defaults live in code: nothing is written that would freeze them for this user.
+    assert not rt.config_path.exists()
+    assert rt["metadata_mode"] == "embedded" and rt.sources["metadata_mode"] == "default"
+
+
+def test_a_real_run_in_a_fresh_home_writes_no_defaults(home_env, wgp_env, tmp_path):
+    proc = run_wgp("run", "-m", "echo", "-p", "fresh", "--frames", "3", "--output-dir", str(tmp_path / "o"), env=home_env)
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "o").glob("*.mp4"))
+    cfg = wgp_env / "wgp_config.json"
+    defaults = runtime._default_config(wgp_env)
+    stored = json.loads(cfg.read_text()) if cfg.exists() else {}
+    assert not {k for k, v in stored.items() if defaults.get(k) == v}, stored
+
+
+def test_config_show_is_read_only(home_env, wgp_env):
+    proc = run_wgp("config", "show", env=home_env)
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["exists"] is False and not Path(shown["path"]).exists()
+    assert not Path(shown["config"]["output_dir"]).exists()
 
 
 def test_config_flag_beats_env_beats_home(wgp_env, tmp_path, monkeypatch):
@@ -34,8 +54,56 @@ def test_precedence_file_env_overrides(wgp_env, tmp_path, monkeypatch):
     monkeypatch.setenv("WGP_WRITERS", "image,audio")
     rt = runtime.initialize_runtime(cfg, overrides={"crf": 30})
     assert rt["metadata_mode"] == "json" and rt.sources["metadata_mode"] == "file"
-    assert rt["writers"] == ["image", "audio"] and rt.sources["writers"] == "env"
+    assert rt["writers"] == ["image", "audio"] and rt.sources["writers"] == "env:WGP_WRITERS"
     assert rt["crf"] == 30 and rt.sources["crf"] == "flag"
+    assert rt["video_codec"] == "h264" and rt.sources["video_codec"] == "default"
+    assert set(rt.sources) == set(rt.config)
+
+
+def test_config_show_marks_each_value_with_its_source(wgp_cli, tmp_path, monkeypatch):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"crf": 20, "queue_options": {"path": "q.db"}}))
+    monkeypatch.setenv("WGP_METADATA_MODE", "json")
+    result = wgp_cli("config", "show", "--config", str(cfg))
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["path"] == str(cfg) and shown["exists"] is True
+    config, sources = shown["config"], shown["sources"]
+    assert (config["crf"], sources["crf"]) == (20, "file")
+    assert sources["queue_options"] == "file"  # a key with no default is still attributed
+    assert (config["video_codec"], sources["video_codec"]) == ("h264", "default")
+    assert (config["metadata_mode"], sources["metadata_mode"]) == ("json", "env:WGP_METADATA_MODE")
+    assert set(sources) == set(config)
+    assert json.loads(cfg.read_text()) == {"crf": 20, "queue_options": {"path": "q.db"}}
+
+
+def test_a_changed_default_reaches_users_who_did_not_set_it(wgp_env, monkeypatch):
+    first = runtime.initialize_runtime()
+    assert first["video_codec"] == "h264"
+    cfg = first.config_path
+    # The user edits their file (whatever the first start left there) to choose crf.
+    mine = json.loads(cfg.read_text()) if cfg.exists() else {}
+    cfg.write_text(json.dumps({**mine, "crf": 20}))
+    original = runtime._default_config
+
+    def next_release(home):
+        return {**original(home), "video_codec": "h265", "crf": 28}
+
+    monkeypatch.setattr(runtime, "_default_config", next_release)
+    rt = runtime.initialize_runtime()
+    assert rt["video_codec"] == "h265" and rt.sources["video_codec"] == "default"
+    assert rt["crf"] == 20 and rt.sources["crf"] == "file"
+    assert json.loads(cfg.read_text()) == {"crf": 20}
+
+
+def test_a_file_seeded_with_every_default_by_an_older_wgp_still_works(wgp_env):
+    seeded = {k: v for k, v in runtime._default_config(wgp_env).items() if k not in runtime.DIR_KEYS}
+    cfg = wgp_env / "wgp_config.json"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(json.dumps(seeded, indent=2))
+    rt = runtime.initialize_runtime()
+    assert rt["writers"] == ["video", "image", "audio", "mattes"] and rt.sources["writers"] == "file"
+    assert json.loads(cfg.read_text()) == seeded  # left as the user has it
 
 
 def test_legacy_keys_are_migrated_with_a_note(wgp_env, tmp_path, capsys):
@@ -46,6 +114,7 @@ def test_legacy_keys_are_migrated_with_a_note(wgp_env, tmp_path, capsys):
         "metadata_type": "metadata",
         "loras_root": str(tmp_path / "loras"),
         "checkpoints_paths": [str(tmp_path / "ckpts")],
+        "crf": 18,
     }))
     rt = runtime.initialize_runtime(cfg)
     assert rt["output_dir"] == str(tmp_path / "videos")
@@ -56,6 +125,9 @@ def test_legacy_keys_are_migrated_with_a_note(wgp_env, tmp_path, capsys):
     assert "save_path -> output_dir" in note and "metadata_type -> metadata_mode" in note
     rewritten = json.loads(cfg.read_text())
     assert "save_path" not in rewritten and rewritten["output_dir"] == str(tmp_path / "videos")
+    # Only what the user had, renamed: no default sneaks in with the rewrite.
+    assert set(rewritten) == {"output_dir", "image_output_dir", "metadata_mode", "loras_root", "model_search_paths", "crf"}
+    assert rt.sources["output_dir"] == "file" and rt.sources["video_codec"] == "default"
     assert "save_path" in json.loads((tmp_path / "legacy.json.bak").read_text())
     # Migrated once: the next start has nothing to say.
     runtime.initialize_runtime(cfg)

@@ -1,9 +1,12 @@
 """Runtime bootstrap: find and load the config, apply ``WGP_*`` overrides,
 migrate legacy WanGP keys, normalise and create directories.
 
-Precedence of config values: file < environment (``WGP_<KEY>``) < explicit
-overrides (CLI flags).  ``WGP_HOME`` relocates every directory wgp uses, so a
-test or a deployment is isolated by one variable.
+Precedence of config values: defaults (in code, :func:`_default_config`) <
+file < environment (``WGP_<KEY>``) < explicit overrides (CLI flags).  The file
+holds only what the user set: wgp never writes defaults into it, so a release
+that changes a default changes it for everyone who did not choose otherwise.
+``WGP_HOME`` relocates every directory wgp uses, so a test or a deployment is
+isolated by one variable.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ LEGACY_KEYS: dict[str, tuple[str, Any]] = {
 
 
 def _default_config(home: Path | None) -> dict[str, Any]:
+    """Every config key with its default; the one place defaults live (never copied to the file)."""
     if home is not None:
         data, state = home, home / "state"
     else:
@@ -76,7 +80,11 @@ def _default_config(home: Path | None) -> dict[str, Any]:
 
 @dataclass
 class Runtime:
-    """The resolved configuration and where it came from."""
+    """The resolved configuration and where it came from.
+
+    ``sources`` names, for every key of ``config``, the layer its value came
+    from: ``default``, ``file``, ``env:WGP_<KEY>`` or ``flag``.
+    """
 
     config: dict[str, Any]
     config_path: Path
@@ -179,17 +187,18 @@ def initialize_runtime(
     *,
     write: bool = True,
 ) -> Runtime:
-    """Load and normalise the configuration and create its directories.
+    """Load and normalise the configuration and, with ``write``, create its directories.
 
-    When the config file does not exist it is seeded with the defaults; when it
-    holds legacy keys they are migrated, the file is rewritten (the original kept
-    as ``.bak``) and a note lists what changed.
+    A missing config file stays missing: defaults come from code on every start.
+    When the file holds legacy keys they are migrated and, with ``write``, the
+    file is rewritten with the user's own (migrated) keys only, the original kept
+    as ``.bak``, and a note lists what changed.  A file an older wgp seeded with
+    every default still works: those values just equal today's defaults.
     """
     home = _home()
     path = config_path(config_file)
     defaults = _default_config(home)
     stored = _read_config(path)
-    existed = path.exists()
     migrated = migrate_legacy(stored)
     config = dict(defaults)
     sources = {key: "default" for key in config}
@@ -204,7 +213,7 @@ def initialize_runtime(
             config[key] = _env_value(raw, default)
         except (ValueError, json.JSONDecodeError):
             raise UserError(f"environment variable WGP_{key.upper()} has a bad value: {raw!r}") from None
-        sources[key] = "env"
+        sources[key] = "env:WGP_" + key.upper()
     for key, value in (overrides or {}).items():
         if value is not None:
             config[key] = value
@@ -214,10 +223,12 @@ def initialize_runtime(
         if config.get(key):
             config[key] = str(Path(str(config[key])).expanduser().resolve())
     if write:
-        _materialise(path, stored, defaults, existed, migrated, config)
+        _materialise(path, stored, migrated, config)
     runtime = Runtime(config=config, config_path=path, home=home, migrated=migrated, sources=sources)
     if migrated:
-        print(f"wgp: note: migrated legacy config keys in {path}: " + "; ".join(migrated), file=sys.stderr)
+        # Without ``write`` the file is untouched, so the note must not claim otherwise.
+        done = "migrated" if write else "read (the file is rewritten on the next run)"
+        print(f"wgp: note: {done} legacy config keys in {path}: " + "; ".join(migrated), file=sys.stderr)
     global _RUNTIME
     _RUNTIME = runtime
     return runtime
@@ -242,24 +253,17 @@ def _validate(config: dict[str, Any]) -> None:
             raise UserError(f"config key {key!r} must be an integer (got {config.get(key)!r})")
 
 
-def _materialise(
-    path: Path,
-    stored: dict[str, Any],
-    defaults: dict[str, Any],
-    existed: bool,
-    migrated: list[str],
-    config: dict[str, Any],
-) -> None:
-    """Create directories; seed a missing config file; rewrite a migrated one."""
+def _materialise(path: Path, stored: dict[str, Any], migrated: list[str], config: dict[str, Any]) -> None:
+    """Create directories; rewrite a migrated config file with the user's keys only.
+
+    A missing file is not created: seeding it with defaults would freeze them for
+    this user when a later release changes one.
+    """
     try:
         for key in DIR_KEYS:
             if config.get(key):
                 Path(config[key]).mkdir(parents=True, exist_ok=True)
-        if not existed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            seeded = {k: v for k, v in defaults.items() if k not in DIR_KEYS}
-            atomic_write_text(path, json.dumps(seeded, indent=2) + "\n")
-        elif migrated:
+        if migrated:
             backup = path.with_name(path.name + ".bak")
             if not backup.exists():
                 atomic_write_text(backup, path.read_text(encoding="utf-8"))
