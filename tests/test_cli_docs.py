@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from wgp_host.cli import cli
-from wgp_host.plugins import get_host, reset_host
+from wgp_host.plugins import reset_host
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CLI.md"
 
@@ -28,14 +28,16 @@ def documented() -> dict[str, set[str]]:
 
 def commands() -> dict[str, set[str]]:
     reset_host()
-    get_host().register_commands(cli)  # first-party plugin commands are documented here too
     out: dict[str, set[str]] = {}
 
     def walk(cmd: click.Command, path: str) -> None:
-        params = cmd.get_params(click.Context(cmd))  # includes options that adapters add
+        ctx = click.Context(cmd)
+        params = cmd.get_params(ctx)  # includes the options that adapters and plan options add
         out[path] = {o for p in params if isinstance(p, click.Option) and "--help" not in p.opts for o in p.opts + p.secondary_opts}
-        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
-            walk(sub, f"{path} {name}")
+        if isinstance(cmd, click.Group):
+            # list_commands/get_command: first-party plugin commands (wgp.commands entry points) are documented too
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), f"{path} {name}")
 
     walk(cli, "wgp")
     return out

@@ -6,12 +6,25 @@ import contextlib
 import inspect
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import click
 import pytest
 
-from wgp_hookspecs import Adapter, GenerationResult, ModelFamily, ModelSpec, Param, ProgressSink, Writer, hookimpl, hookspecs
+from wgp_hookspecs import (
+    SEED_PARAM,
+    Adapter,
+    GenerationResult,
+    ModelFamily,
+    ModelSpec,
+    Param,
+    PlanOption,
+    ProgressSink,
+    Writer,
+    hookimpl,
+    hookspecs,
+)
 from wgp_host.defaults.memory_queue import MemoryQueue
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugin-hooks.md"
@@ -51,7 +64,7 @@ class ToyModel:
 TOY = ModelSpec(
     id="toy-image",
     capabilities=frozenset({"text-to-image"}),
-    params=(Param("prompt", "str", required=True), Param("seed", "int", -1), Param("steps", "int", 2, minimum=1)),
+    params=(Param("prompt", "str", required=True), SEED_PARAM, Param("steps", "int", 2, minimum=1)),
 )
 
 
@@ -219,9 +232,11 @@ def test_hook_register_queue_backends(make_wgp_host, tmp_path):
 
 class CommandPlugin:
     @hookimpl
-    def register_commands(self, cli):
+    def register_commands(self, cli, host):
         @cli.command()
         def greet():
+            # the host interface is handed to the hook and to the command alike
+            assert click.get_current_context().obj.families() == host.families() == ["toy"]
             click.echo("greetings")
 
 
@@ -232,8 +247,55 @@ class CollidingPlugin:
 
 
 def test_hook_register_commands(make_wgp_host, wgp_cli):
-    host = make_wgp_host(CommandPlugin(), CollidingPlugin())
+    host = make_wgp_host(ToyFamilyPlugin(), CommandPlugin(), CollidingPlugin())
     assert wgp_cli("greet").stdout.strip() == "greetings"
     assert "mine" not in wgp_cli("models").stdout
     info = host.plugins["CollidingPlugin"]
     assert info.status == "error" and "'models' is already taken" in info.error
+
+
+class PlanOptionPlugin:
+    @hookimpl
+    def register_plan_options(self, register):
+        register(PlanOption(Param("precision", "str", "high", "Toy precision.", choices=("high", "low")), ("--precision",), "toy"))
+
+
+class GroupedToyPlugin:
+    @hookimpl
+    def register_model_families(self, register):
+        register(ModelFamily(name="grouped", models=(replace(TOY, id="toy-grouped"),), option_groups=("toy",),
+                             load=lambda spec, plan: GroupedToyPlugin.plans.append(plan) or ToyModel()))
+
+    plans: list = []
+
+
+def test_hook_register_plan_options(make_wgp_host, wgp_cli, tmp_path):
+    make_wgp_host(ToyFamilyPlugin(), GroupedToyPlugin(), PlanOptionPlugin())
+    assert "--precision [high|low]" in wgp_cli("run", "--help").output
+    run_in_process(wgp_cli, "-m", "toy-grouped", "-p", "x", "--precision", "low", "--output-dir", str(tmp_path / "a"))
+    run_in_process(wgp_cli, "-m", "toy-grouped", "-p", "x", "--output-dir", str(tmp_path / "b"))
+    assert [plan.options for plan in GroupedToyPlugin.plans[-2:]] == [{"precision": "low"}, {"precision": "high"}]
+    refused = wgp_cli("run", "-m", "toy-image", "-p", "x", "--precision", "low")
+    assert refused.exit_code == 2 and "--precision does not apply to toy-image" in refused.output
+
+
+def test_plan_option_flag_collision_isolates_the_second_plugin(make_wgp_host):
+    class Twin:
+        @hookimpl
+        def register_plan_options(self, register):
+            register(PlanOption(Param("precision2", "str"), ("--precision",), "toy"))
+
+    host = make_wgp_host(PlanOptionPlugin(), Twin())
+    assert host.plugins["Twin"].status == "error" and "--precision is already registered" in host.plugins["Twin"].error
+    assert set(host.registry.plan_options) == {"precision"}
+
+
+def test_a_family_seed_rule_of_its_own_is_refused(make_wgp_host):
+    class OwnSeed:
+        @hookimpl
+        def register_model_families(self, register):
+            spec = replace(TOY, id="own-seed", params=(Param("prompt", "str"), Param("seed", "int", minimum=0, maximum=2**63 - 1)))
+            register(ModelFamily(name="own", models=(spec,), load=lambda spec, plan: ToyModel()))
+
+    host = make_wgp_host(OwnSeed())
+    assert host.plugins["OwnSeed"].status == "error" and "SEED_PARAM" in host.plugins["OwnSeed"].error

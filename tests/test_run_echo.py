@@ -237,24 +237,11 @@ def test_metadata_mode_none_leaves_no_record(tmp_path, home_env):
     assert proc.returncode == 2 and "carries no wgp generation record" in proc.stderr
 
 
-def test_second_job_reuses_the_loaded_model(wgp_env, tmp_path):
-    from wgp_hookspecs import CancelToken
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.runner import Runner
-    from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
-
-    host, runtime = get_host(), initialize_runtime()
-    events = []
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
+def test_second_job_reuses_the_loaded_model(wgp_queue, tmp_path):
     for model in ("echo", "echo", "echo-image", "echo"):
-        job, _ = build_job(host, runtime, SubmitOptions(model=model, params={"prompt": "x", "steps": 1},
-                                                        output_dir=str(tmp_path)))
-        controller.submit(job)
-    assert [o.state for o in controller.drain()] == ["finished"] * 4
+        wgp_queue.submit(model=model, params={"prompt": "x", "steps": 1}, output_dir=str(tmp_path))
+    assert [o.state for o in wgp_queue.drain()] == ["finished"] * 4
+    events = wgp_queue.events
     names = [(e.event, e.fields.get("model")) for e in events if e.event.startswith("model.")]
     assert names == [("model.loading", "echo"), ("model.loaded", "echo"),
                      ("model.unloaded", "echo"), ("model.loading", "echo-image"), ("model.loaded", "echo-image"),

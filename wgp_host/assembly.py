@@ -9,13 +9,11 @@ request can be replayed exactly.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
-from wgp_hookspecs import GenerationRequest, ModelFamily, ModelSpec, ParameterError, UserError
+from wgp_hookspecs import GenerationRequest, ModelFamily, ModelSpec, ParameterError, UserError, resolve_seed
 
-MAX_SEED = 2**32 - 1
 MEDIA_TYPES = ("image", "video", "path")
 
 #: WanGP settings-file names accepted as aliases of wgp parameter names.
@@ -89,14 +87,6 @@ def _check_known(spec: ModelSpec, params: Mapping[str, Any], where: str) -> None
     if unknown:
         known = ", ".join(p.name for p in spec.params)
         raise UserError(f"model {spec.id} has no parameter {', '.join(unknown)} (from {where}); known: {known}")
-
-
-def resolve_seed(value: Any) -> int:
-    if value is None or int(value) < 0:
-        return secrets.randbelow(MAX_SEED + 1)
-    if int(value) > MAX_SEED:
-        raise ParameterError("seed", f"must be at most {MAX_SEED} (got {value})")
-    return int(value)
 
 
 def assemble_request(

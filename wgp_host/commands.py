@@ -42,7 +42,7 @@ def lazy_commands() -> list[LazyCommand]:
     """Every allowed ``wgp.commands`` entry point, sorted by name (duplicates: first distribution wins)."""
     from importlib.metadata import entry_points
 
-    from ..plugins import entry_point_allowed
+    from .plugins import entry_point_allowed
 
     found: dict[str, LazyCommand] = {}
     for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: (e.name, e.value)):

@@ -55,13 +55,7 @@ class Job:
             "id": self.id,
             "request": self.request.to_dict(),
             "output": self.output.to_dict(),
-            "plan": {
-                "weights": self.plan.weights,
-                "device": self.plan.device,
-                "dtype": self.plan.dtype,
-                "offload": self.plan.offload,
-                "vae_tiling": self.plan.vae_tiling,
-            },
+            "plan": self.plan.to_dict(),
             "adapters": {k: dict(v) for k, v in self.adapters.items()},
         }
 
@@ -73,7 +67,7 @@ class Job:
                 id=str(data["id"]),
                 request=GenerationRequest.from_dict(data["request"]),
                 output=OutputOptions.from_dict(data["output"]),
-                plan=LoadPlan(**{k: plan[k] for k in ("weights", "device", "dtype", "offload", "vae_tiling") if k in plan}),
+                plan=LoadPlan.from_dict(plan),
                 adapters=dict(data.get("adapters") or {}),
             )
         except (KeyError, TypeError) as exc:

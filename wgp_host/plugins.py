@@ -1,17 +1,21 @@
 """Plugin discovery, isolation and the registry of what plugins registered.
 
 Plugins come from the ``wgp`` entry-point group; the host's own default plugins
-(writers, sinks, the memory queue) are registered through the same hooks and the
-same filters.  A plugin that fails to import, fails to register, implements an
-unknown hook or takes a command name that is already used is isolated: one
-warning on stderr, its error shown by ``wgp plugins``, everything else works.
+(writers, sinks, the queue backends) are registered through the same hooks and
+the same block-list.  A plugin that fails to import, fails to register,
+implements an unknown hook or takes a command name that is already used is
+isolated: one warning on stderr, its error shown by ``wgp plugins``, everything
+else works.
 
 Environment:
 
 - ``WGP_LOAD_PLUGINS``: comma-separated allow-list of distribution or plugin
-  names; set but empty means no plugins at all (defaults included: name
-  ``wgp-host`` to keep the host's defaults).
-- ``WGP_DISABLED_PLUGINS``: comma-separated block-list, same names.
+  names that restricts the *installed* (entry-point) plugins only; set but
+  empty loads no installed plugin.  The host's defaults stay loaded whatever
+  it says, so ``WGP_LOAD_PLUGINS=wgp-echo`` still has writers and sinks.
+- ``WGP_DISABLED_PLUGINS``: comma-separated block-list of distribution or
+  plugin names, applied to every plugin: ``video-writer`` drops that default,
+  ``wgp-host`` drops all of the host's defaults.
 - ``WGP_TRACE_PLUGINS``: print every hook call, its implementations and results.
 - ``WGP_STRICT_PLUGINS``: raise instead of isolating a broken plugin.
 """
@@ -22,12 +26,13 @@ import importlib
 import os
 import sys
 import time
+import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from wgp_hookspecs import Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
+from wgp_hookspecs import SEED_PARAM, Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
 
 HOST_DISTRIBUTION = "wgp-host"
 
@@ -49,6 +54,7 @@ REGISTRATION_HOOKS = (
     "register_progress_sinks",
     "register_writers",
     "register_queue_backends",
+    "register_plan_options",
 )
 
 
@@ -68,6 +74,12 @@ class PluginInfo:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     module: str = ""
+    #: Where the plugin came from: ``default`` (the host's own), ``entry-point``
+    #: (an installed distribution) or ``extra`` (handed to ``load`` by the caller).
+    #: ``WGP_LOAD_PLUGINS`` only filters ``entry-point`` plugins.
+    source: str = "entry-point"
+    #: Commands the distribution declares as ``wgp.commands`` entry points (imported only when run).
+    commands: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +87,7 @@ class PluginInfo:
             "distribution": self.distribution,
             "version": self.version,
             "hooks": sorted(self.hooks),
+            "commands": sorted(self.commands),
             "status": self.status,
             "error": self.error,
             "default": self.default,
@@ -92,6 +105,16 @@ def _norm(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+def entry_point_allowed(name: str, distribution: str) -> bool:
+    """Whether an installed distribution's entry point may load: not blocked by
+    ``WGP_DISABLED_PLUGINS`` and, when ``WGP_LOAD_PLUGINS`` is set, allowed by it."""
+    names = {_norm(name), _norm(distribution)}
+    if names & (_names("WGP_DISABLED_PLUGINS") or set()):
+        return False
+    allow = _names("WGP_LOAD_PLUGINS")
+    return allow is None or bool(names & allow)
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
@@ -106,6 +129,7 @@ class Registry:
         self.sinks: dict[str, type] = {}
         self.writers: dict[str, Any] = {}
         self.queue_backends: dict[str, type] = {}
+        self.plan_options: dict[str, Any] = {}
         self.owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin
 
     def _add(self, kind: str, table: dict[str, Any], name: str, item: Any, plugin: str) -> None:
@@ -124,10 +148,25 @@ class Registry:
         for spec in family.models:
             if spec.id in self.models:
                 raise PluginError(f"model {spec.id!r} is already registered by {self.owner[('model', spec.id)]}")
+            seed = spec.param("seed")
+            if seed is not None and seed != SEED_PARAM:
+                # The host owns the seed rule; a family's own copy would disagree with it.
+                raise PluginError(f"model {spec.id!r} declares its own seed parameter; use wgp_hookspecs.SEED_PARAM")
         self._add("family", self.families, family.name, family, plugin)
         for spec in family.models:
             self.models[spec.id] = (family, spec)
             self.owner[("model", spec.id)] = plugin
+
+    def register_plan_option(self, option: Any, plugin: str) -> None:
+        from wgp_hookspecs import PlanOption
+
+        if not isinstance(option, PlanOption):
+            raise PluginError(f"register_plan_options expects PlanOption, got {type(option).__name__}")
+        taken = {flag for other in self.plan_options.values() for flag in _flag_names(other.flags)}
+        clash = sorted(set(_flag_names(option.flags)) & taken)
+        if clash:
+            raise PluginError(f"plan option {option.name!r}: flag {', '.join(clash)} is already registered")
+        self._add("plan option", self.plan_options, option.name, option, plugin)
 
     def remove_plugin(self, plugin: str) -> None:
         """Drop everything one plugin registered (used when it fails half-way)."""
@@ -138,6 +177,7 @@ class Registry:
             "sink": self.sinks,
             "writer": self.writers,
             "queue backend": self.queue_backends,
+            "plan option": self.plan_options,
         }
         for (kind, name), owner in list(self.owner.items()):
             if owner == plugin:
@@ -162,12 +202,16 @@ class PluginHost:
     # ------------------------------------------------------------------ loading
 
     def _allowed(self, name: str, distribution: str) -> bool:
-        names = {_norm(name), _norm(distribution)}
-        allow = _names("WGP_LOAD_PLUGINS")
-        if allow is not None and not names & allow:
-            return False
-        block = _names("WGP_DISABLED_PLUGINS") or set()
-        return not names & block
+        # _register_module records the info before asking, so its source is known
+        # here; an unknown name is treated as installed (the stricter rule).
+        info = self.plugins.get(name)
+        if info is not None and info.source != "entry-point":
+            # The allow-list narrows which installed distributions run; the host's
+            # defaults and explicitly passed plugins are not "installed", and
+            # dropping the defaults would leave a run with no writer at all.
+            return not {_norm(name), _norm(distribution)} & (_names("WGP_DISABLED_PLUGINS") or set())
+        # The same rule as for lazily listed plugin commands, so the two never disagree.
+        return entry_point_allowed(name, distribution)
 
     def _fail(self, info: PluginInfo, stage: str, exc: BaseException) -> None:
         info.status = "error"
@@ -207,26 +251,57 @@ class PluginHost:
             return
         info.hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
 
-    def load(self, entry_points: bool = True, extra: dict[str, Any] | None = None) -> None:
+    def load(
+        self,
+        entry_points: bool = True,
+        extra: Mapping[str, Any] | Iterable[Any] | None = None,
+    ) -> None:
         """Register default plugins, entry-point plugins and ``extra`` ones, then run registration hooks.
 
-        ``extra`` maps plugin names to modules or objects with hook implementations
-        (the test fixture uses it to build a host around one plugin).
+        ``extra`` holds modules or objects with hook implementations (the test
+        fixture uses it to build a host around a few plugins), either as a
+        sequence, named by :func:`_extra_identity`, or as a mapping of plugin
+        name to plugin.  Either way the distribution and version come from
+        package metadata where the plugin's module belongs to an installed
+        distribution.  Two extras with the same name, or one whose name an
+        earlier plugin already holds, raise :class:`PluginError`: silently
+        dropping one would make a test pass without the plugin it meant to load.
         """
         started = time.perf_counter()
+        extras = _identify_extras(extra)
         for name, modname in DEFAULT_PLUGINS.items():
-            info = PluginInfo(name, HOST_DISTRIBUTION, _host_version(), default=True)
+            info = PluginInfo(name, HOST_DISTRIBUTION, _host_version(), default=True, source="default")
             self._register_module(info, lambda m=modname: importlib.import_module(m))
         for ep, dist_name, version in _entry_points() if entry_points else ():
             info = PluginInfo(ep.name, dist_name, version)
             if ep.name in self.plugins:
                 info.name = f"{dist_name}:{ep.name}"
             self._register_module(info, ep.load)
-        for name, plugin in (extra or {}).items():
-            self._register_module(PluginInfo(name, name, "0"), lambda p=plugin: p)
+        if entry_points:
+            self._note_commands()
+        for info, plugin in extras:
+            if info.name in self.plugins:
+                taken = self.plugins[info.name]
+                raise PluginError(
+                    f"extra plugin {info.name!r} ({info.distribution}) clashes with the already loaded "
+                    f"plugin {taken.name!r} ({taken.distribution})"
+                )
+            self._register_module(info, lambda p=plugin: p)
         self._run_registration_hooks()
         if self.trace:
             self._warn(f"wgp: trace: plugins loaded in {1000 * (time.perf_counter() - started):.1f} ms")
+
+    def _note_commands(self) -> None:
+        """Attach each ``wgp.commands`` entry point to its distribution's info (metadata only)."""
+        from .commands import lazy_commands
+
+        by_dist = {_norm(i.distribution): i for i in self.plugins.values() if i.source == "entry-point"}
+        for entry in lazy_commands():
+            info = by_dist.get(_norm(entry.distribution))
+            if info is None:  # a distribution with commands only
+                info = PluginInfo(entry.distribution, entry.distribution, entry.version)
+                self.plugins[info.name] = by_dist[_norm(entry.distribution)] = info
+            info.commands.append(entry.name)
 
     def _each_impl(self, hook_name: str) -> Iterable[tuple[PluginInfo, Any]]:
         caller = getattr(self.pm.hook, hook_name)
@@ -245,6 +320,7 @@ class PluginHost:
             "register_queue_backends": lambda b, p: reg._add(
                 "queue backend", reg.queue_backends, _checked(b, QueueBackend, True), b, p
             ),
+            "register_plan_options": reg.register_plan_option,
         }
         for hook_name in REGISTRATION_HOOKS:
             add = adders[hook_name]
@@ -276,8 +352,9 @@ class PluginHost:
         for info, impl in list(self._each_impl("register_commands")):
             before = dict(cli.commands)
             guard = _CollisionGuard(cli, info.name)
+            arguments = {"cli": guard, "host": _host_interface()}
             try:
-                impl.function(cli=guard)
+                impl.function(**{name: arguments[name] for name in impl.argnames})
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001
@@ -384,15 +461,101 @@ class _CollisionGuard:
         return getattr(self._cli, name)
 
 
+def _flag_names(flags: Iterable[str]) -> list[str]:
+    """``--vae-tiling/--no-vae-tiling`` -> both names."""
+    return [name.strip() for flag in flags for name in flag.split("/") if name.strip()]
+
+
 def _describe(items: Any) -> str:
     names = [getattr(i, "name", None) or getattr(i, "__name__", repr(i)) for i in items or []]
     return "[" + ", ".join(str(n) for n in names) + "]"
+
+
+def _host_interface() -> Any:
+    from .interface import PluginFacingHost
+
+    return PluginFacingHost()
 
 
 def _host_version() -> str:
     from wgp_host import __version__
 
     return __version__
+
+
+def _identify_extras(extra: Mapping[str, Any] | Iterable[Any] | None) -> list[tuple[PluginInfo, Any]]:
+    """A :class:`PluginInfo` for each extra plugin, checked for duplicates before anything loads."""
+    if extra is None:
+        return []
+    if isinstance(extra, Mapping):
+        pairs = [(name, plugin) for name, plugin in extra.items()]
+    else:
+        pairs = [(None, plugin) for plugin in extra]
+    out: list[tuple[PluginInfo, Any]] = []
+    seen: dict[str, Any] = {}
+    for given, plugin in pairs:
+        name, distribution, version = _extra_identity(plugin)
+        name = given or name
+        if name in seen or any(plugin is other for other in seen.values()):
+            what = f"name {name!r}" if name in seen else f"plugin {plugin!r}"
+            raise PluginError(f"extra plugins must be distinct: {what} is given twice")
+        seen[name] = plugin
+        out.append((PluginInfo(name, distribution, version, source="extra"), plugin))
+    return out
+
+
+def _extra_identity(plugin: Any) -> tuple[str, str, str]:
+    """``(plugin name, distribution, version)`` of a plugin handed to :meth:`PluginHost.load`.
+
+    A module from an installed distribution is named as that distribution's
+    entry point names it (``wgp_echo.plugin`` -> ``echo``), else by its full
+    dotted name: the last component alone is ``plugin`` for every first-party
+    family.  Any other object keeps its class (or own) name, which tests use to
+    look it up.  The distribution is found from the top-level package; an object
+    from no installed distribution is reported as its module with version ``"0"``.
+    """
+    if isinstance(plugin, types.ModuleType):
+        modname = plugin.__name__
+        name = modname
+    else:
+        modname = getattr(plugin, "__module__", None) or type(plugin).__module__
+        name = plugin.__name__ if isinstance(plugin, type) else type(plugin).__name__
+    dist = _distribution_of(modname)
+    if dist is None:
+        return name, modname, "0"
+    if isinstance(plugin, types.ModuleType):
+        for ep in _dist_entry_points(dist):
+            if ep.module == modname and not ep.attr:
+                name = ep.name
+                break
+    return name, dist.metadata["Name"] or modname, dist.version
+
+
+def _distribution_of(modname: str) -> Any | None:
+    """The installed distribution that provides module ``modname``, if any."""
+    from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+
+    top = modname.split(".", 1)[0]
+    # One top-level name can be listed twice for the same distribution (seen with
+    # editable installs); of distinct owners (a namespace package) the one whose
+    # wgp entry point is this very module is the right one.
+    found = []
+    for dist_name in dict.fromkeys(packages_distributions().get(top, [])):
+        try:
+            found.append(distribution(dist_name))
+        except PackageNotFoundError:
+            continue
+    for dist in found:
+        if any(ep.module == modname for ep in _dist_entry_points(dist)):
+            return dist
+    return found[0] if found else None
+
+
+def _dist_entry_points(dist: Any) -> list[Any]:
+    try:
+        return [ep for ep in dist.entry_points if ep.group == "wgp"]
+    except Exception:  # noqa: BLE001 - unreadable metadata means no entry points
+        return []
 
 
 def _entry_points() -> list[tuple[Any, str, str]]:

@@ -66,14 +66,12 @@ class ModelCache:
     def __init__(self) -> None:
         self.key: tuple[Any, ...] | None = None
         self.model: Any = None
-        self.loads = 0
 
     def get(self, key: tuple[Any, ...]) -> Any:
         return self.model if self.key == key else None
 
     def put(self, key: tuple[Any, ...], model: Any) -> None:
         self.key, self.model = key, model
-        self.loads += 1
 
     def evict(self) -> tuple[Any, ...] | None:
         old_key, model = self.key, self.model
@@ -134,8 +132,6 @@ class Runner:
         try:
             family, spec = self.host.model(job.request.model)
             writers = self.writers_for(job.output.writers)
-            for warning in (family.check(spec, job.request.params) if family.check else None) or []:
-                emit("job.warning", message=warning)
             plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths))
             context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)
             # Adapters prime before the generation model is loaded (an LLM and a
@@ -164,7 +160,7 @@ class Runner:
                 result = model.generate(request, context)
             timings["generate_s"] = round(time.perf_counter() - t0, 4)
             cancel.raise_if_cancelled()
-            record = self.record(job, plan, timings)
+            record = self.record(job, plan, timings, weights_revision(model))
             persistence = MediaPersistence(
                 Path(job.output.output_dir),
                 render_stem(job.output.filename_template, template_fields(job.request.params, spec.id, job.id)),
@@ -215,7 +211,7 @@ class Runner:
         evicted = self.cache.evict()
         if evicted is not None:
             emit("model.unloaded", model=evicted[0])
-        emit("model.loading", model=spec.id, weights=plan.weights, device=plan.device, dtype=plan.dtype, offload=plan.offload)
+        emit("model.loading", model=spec.id, weights=plan.weights, device=plan.device, options=dict(plan.options))
         t0 = time.perf_counter()
         model = family.load(spec, plan)
         timings["load_s"] = round(time.perf_counter() - t0, 4)
@@ -233,7 +229,9 @@ class Runner:
                 cancel.raise_if_cancelled()
             writer.write(result, persistence)
 
-    def record(self, job: Job, plan: LoadPlan, timings: Mapping[str, float]) -> dict[str, Any]:
+    def record(
+        self, job: Job, plan: LoadPlan, timings: Mapping[str, float], revision: str | None = None
+    ) -> dict[str, Any]:
         """The generation record embedded in or written beside every output."""
         from wgp_host import __version__
 
@@ -245,8 +243,8 @@ class Runner:
             "seed": job.request.seed,
             "request": job.request.to_dict(),
             "weights": plan.weights,
-            "weights_revision": _weights_revision(plan.weights),
-            "plan": {"device": plan.device, "dtype": plan.dtype, "offload": plan.offload},
+            "weights_revision": revision,
+            "plan": {"device": plan.device, **plan.options},
             "adapters": {k: dict(v) for k, v in job.adapters.items()},
             "plugins": plugin_versions(self.host),
             "timings": dict(timings),
@@ -274,14 +272,14 @@ def link_audio_tracks(metadata: dict[str, Any], artifacts: list[Artifact], job_i
         log.info("job %s: audio track %d: %s", job_id, index, fields)
 
 
-def _weights_revision(weights: str | None) -> str | None:
-    """The commit of a Hugging Face cache snapshot folder, when the path shows it."""
-    if not weights:
-        return None
-    parts = Path(weights).parts
-    if len(parts) >= 2 and parts[-2] == "snapshots":
-        return parts[-1]
-    return None
+def weights_revision(model: Any) -> str | None:
+    """What the loaded model says its weights were (a commit hash or a content hash).
+
+    ``weights_revision`` is an optional attribute of :class:`~wgp_hookspecs.LoadedModel`:
+    only the family knows how its weights are stored.
+    """
+    value = getattr(model, "weights_revision", None)
+    return str(value) if value else None
 
 
 def _debug() -> bool:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from wgp_hookspecs import LoadPlan, ParameterError, SinkOptions, UserError
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions, LoadPlan, ParameterError, SinkOptions, UserError
 
 from .assembly import assemble_request, load_settings, parse_resolution, parse_set
 from .job import Job, OutputOptions
@@ -16,21 +15,6 @@ from .plugins import PluginHost
 from .progress import ProgressChannel
 from .runtime import Runtime
 
-#: CLI flag -> schema parameter name.
-FLAG_PARAMS = {
-    "prompt": "prompt",
-    "negative_prompt": "negative_prompt",
-    "seed": "seed",
-    "steps": "steps",
-    "guidance": "guidance",
-    "width": "width",
-    "height": "height",
-    "frames": "frames",
-    "fps": "fps",
-    "image_start": "image_start",
-    "image_end": "image_end",
-}
-METADATA_MODES = ("embedded", "json", "none")
 #: Config keys handed to writers as options (flags override them).
 WRITER_OPTION_KEYS = (
     "video_codec",
@@ -41,34 +25,15 @@ WRITER_OPTION_KEYS = (
     "matte_outputs",
     "manifest_path",
 )
-DEVICES_HELP = "auto|cpu|cuda[:N]|mps"
 
 
-@dataclass
-class SubmitOptions:
-    """Everything ``wgp run`` / ``wgp queue add`` accept, before validation."""
+def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job, list[str]]:
+    """Validate everything a job needs, before anything is loaded or written.
 
-    model: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    set_items: tuple[str, ...] = ()
-    resolution: str | None = None
-    settings: str | None = None
-    output_dir: str | None = None
-    writers: tuple[str, ...] = ()
-    metadata_mode: str | None = None
-    model_path: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    offload: str | None = None
-    vae_tiling: bool | None = None
-    writer_options: dict[str, Any] = field(default_factory=dict)
-    from_file: str | None = None
-    #: Options for adapters (``--lora``, ``--enhance-prompt``, ...), by option name.
-    adapter_options: dict[str, Any] = field(default_factory=dict)
-
-
-def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[Job, list[str]]:
-    """Validate everything a job needs, before anything is loaded or written."""
+    This is the door: every rule a job must pass is checked here, once (the
+    family's ``check`` included), so a queued job never fails on bad input and
+    each warning is reported once.  Returns the job and the warnings.
+    """
     settings_model, settings = (None, {})
     recorded_adapters: dict[str, Any] = {}
     if opts.settings:
@@ -85,7 +50,13 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
     if not model_id:
         raise UserError("no model given: use -m MODEL (see `wgp models`)")
     family, spec = host.model(model_id)
-    flags = {FLAG_PARAMS[k]: v for k, v in opts.params.items() if v is not None}
+    # How to load comes before the request: a bad flag is reported before any file is probed.
+    plan = LoadPlan(
+        weights=_weights_arg(opts.model_path),
+        device=_device(opts.device or runtime.get("device", "auto")),
+        options=plan_options(host, runtime, family, spec, opts.plan_options),
+    )
+    flags = {k: v for k, v in opts.params.items() if v is not None}
     if opts.resolution:
         if "width" in flags or "height" in flags:
             raise UserError("use either --resolution or --width/--height, not both")
@@ -105,7 +76,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
     if metadata_mode not in METADATA_MODES:
-        raise UserError(f"metadata mode must be one of {', '.join(METADATA_MODES)}")
+        raise UserError(f"--metadata-mode: must be one of {', '.join(METADATA_MODES)} (got {metadata_mode!r})")
     if metadata_mode == "json" and "sidecar" not in writers:
         if "sidecar" not in host.registry.writers:
             raise UserError("--metadata-mode json needs the 'sidecar' writer (install wgp-manifest)")
@@ -119,13 +90,6 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
     output_dir = Path(opts.output_dir).expanduser().resolve() if opts.output_dir else runtime.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"output dir {output_dir} exists and is not a folder")
-    plan = LoadPlan(
-        weights=_weights_arg(opts.model_path),
-        device=opts.device or runtime.get("device", "auto"),
-        dtype=opts.dtype or runtime.get("dtype", "auto"),
-        offload=opts.offload or runtime.get("offload", "none"),
-        vae_tiling=opts.vae_tiling,
-    )
     adapter_options = {**runtime.config, **opts.adapter_options, "family": family.name, "spec": spec}
     adapters = {**recorded_adapters, **resolve_adapters(host, request, adapter_options)}
     job = Job(
@@ -143,12 +107,54 @@ def build_job(host: PluginHost, runtime: Runtime, opts: SubmitOptions) -> tuple[
     return job, warnings
 
 
+def plan_options(
+    host: PluginHost, runtime: Runtime, family: Any, spec: Any, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The values of the plan options that apply to ``family``: flag > config > default.
+
+    A flag given for a family outside the option's group is refused, so
+    ``--offload`` on a model that cannot offload is an error rather than ignored.
+    """
+    registered = host.registry.plan_options
+    unknown = sorted(set(given) - set(registered))
+    if unknown:
+        raise UserError(f"unknown plan option {', '.join(unknown)}; registered: {', '.join(sorted(registered)) or 'none'}")
+    values: dict[str, Any] = {}
+    for name, option in sorted(registered.items()):
+        flag = option.flags[0].split("/")[0]
+        value = given.get(name)
+        if option.group not in family.option_groups:
+            if value is not None:
+                raise UserError(f"{flag} does not apply to {spec.id} (it is an option of {option.group} families)")
+            continue
+        if value is None:
+            value = runtime.config.get(option.key)
+        if value is None:
+            value = option.param.default
+        try:
+            values[name] = option.param.validate(value)
+        except ParameterError as exc:
+            raise ParameterError(flag, exc.rule) from None
+    return values
+
+
+#: What a device name looks like; the family checks that the device exists when it loads.
+_DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+
+
+def _device(name: str) -> str:
+    text = str(name).strip().lower()
+    kind, sep, index = text.partition(":")
+    if kind not in _DEVICE_KINDS or (sep and (kind != "cuda" or not index.isdigit())):
+        raise UserError(f"--device: must be auto, cpu, cuda, cuda:N or mps (got {name!r})")
+    return text
+
+
 def _flag_for(param: str) -> str:
     """How the user sets ``param`` on the command line, for error messages."""
-    for flag, name in FLAG_PARAMS.items():
-        if name == param:
-            return "--" + flag.replace("_", "-")
-    return param
+    from .cli.options import FLAG_PARAMS
+
+    return "--" + param.replace("_", "-") if param in FLAG_PARAMS else param
 
 
 def resolve_adapters(host: PluginHost, request: Any, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,7 +204,7 @@ def make_channel(
     elif progress == "jsonl":
         create("jsonl", SinkOptions(target=sys.stdout))
     elif progress != "none":
-        raise UserError(f"--progress must be auto, console, jsonl or none (got {progress!r})")
+        raise UserError(f"--progress must be one of {', '.join(PROGRESS_MODES)} (got {progress!r})")
     if events_file:
         path = Path(events_file).expanduser()
         if path.is_dir():

@@ -9,6 +9,8 @@
 - ``wgp_tiny_model``: ``wgp_tiny_model(model_id)`` is the folder of that model's
   random-weight copy (``wgp models tiny``), built once per test session, for
   any installed family.
+- ``wgp_queue``: an :class:`InProcessQueue`: jobs validated at the door and run by the
+  real controller and runner, in process, with every event kept.
 - ``wgp_test_images``: three different 32x32 RGB PNGs (``a``, ``b``, ``c``) and a
   48x32 one (``wide``), as paths, for image-conditioned models.
 
@@ -51,8 +53,9 @@ def wgp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def make_wgp_host(wgp_env: Path) -> Callable[..., plugins.PluginHost]:
     def make(*extra: Any, entry_points: bool = False) -> plugins.PluginHost:
         host = plugins.PluginHost()
-        named = {getattr(p, "__name__", type(p).__name__).rsplit(".", 1)[-1]: p for p in extra}
-        host.load(entry_points=entry_points, extra=named)
+        # The host names each plugin and finds its distribution and version: two
+        # modules both called ``plugin`` are distinct, and a repeated one is an error.
+        host.load(entry_points=entry_points, extra=extra)
         plugins.reset_host(host)
         return host
 
@@ -167,3 +170,63 @@ def registered_families(entry_point: str) -> list[Any]:
     families: list[Any] = []
     entry.load().register_model_families(families.append)
     return families
+
+
+class InProcessQueue:
+    """Jobs validated as ``wgp queue add`` does and run as ``wgp queue work`` does, in this process.
+
+    The real door (:func:`wgp_host.submit.build_job`), the real controller and
+    runner (so a model stays cached between jobs) and the host's ``memory``
+    backend; every event is kept in :attr:`events`.  Build it inside ``wgp_env``
+    (or use the ``wgp_queue`` fixture)::
+
+        queue = InProcessQueue()
+        queue.submit(model="echo", params={"prompt": "a fox", "steps": 2}, output_dir=str(tmp_path))
+        [outcome] = queue.drain()
+    """
+
+    def __init__(self, host: Any = None, runtime_: Any = None) -> None:
+        from .progress import ProgressChannel
+        from .queue.controller import QueueController
+        from .runner import Runner
+
+        self.host = host or plugins.get_host()
+        self.runtime = runtime_ or runtime.initialize_runtime()
+        self.events: list[Any] = []
+        self.runner = Runner(self.host, self.runtime.get("model_paths", {}))
+        backend = self.host.registry.queue_backends["memory"]({})
+        self.controller = QueueController(backend, self.runner, ProgressChannel(listeners=[self.events.append]))
+
+    def build(self, **options: Any) -> tuple[Any, list[str]]:
+        """``build_job`` for :class:`wgp_hookspecs.JobOptions` fields given as keywords: (job, warnings)."""
+        from wgp_hookspecs import JobOptions
+
+        from .submit import build_job
+
+        return build_job(self.host, self.runtime, JobOptions(**options))
+
+    def submit(self, **options: Any) -> Any:
+        """Validate and queue one job; returns it."""
+        job, _ = self.build(**options)
+        self.controller.submit(job)
+        return job
+
+    def drain(self) -> list[Any]:
+        """Run every queued job in order; returns their outcomes."""
+        return self.controller.drain()
+
+    def run(self, **options: Any) -> Any:
+        """Submit one job and run the queue; returns that job's outcome."""
+        job = self.submit(**options)
+        outcomes = {outcome.job: outcome for outcome in self.drain()}
+        return outcomes[job.id]
+
+    def names(self) -> list[str]:
+        """The names of the events so far, in order."""
+        return [event.event for event in self.events]
+
+
+@pytest.fixture
+def wgp_queue(wgp_env: Path) -> InProcessQueue:
+    """An :class:`InProcessQueue` over the installed plugins, in an isolated ``WGP_HOME``."""
+    return InProcessQueue()

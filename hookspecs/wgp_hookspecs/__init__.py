@@ -10,9 +10,14 @@ Plugin authors depend on this package (and pluggy), never on the host::
 """
 
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
+from .host import Host, JobOptions
 from .types import (
     JOB_STATES,
+    MAX_SEED,
+    METADATA_MODES,
+    PROGRESS_MODES,
     SCHEMA_VERSION,
+    SEED_PARAM,
     Adapter,
     AdapterOption,
     Artifact,
@@ -30,21 +35,28 @@ from .types import (
     OutputContext,
     Param,
     ParameterError,
+    PlanOption,
     ProgressEvent,
     ProgressSink,
     QueueBackend,
+    QueueOperationNotSupported,
     SinkOptions,
     UserError,
     Writer,
     replace_params,
+    resolve_seed,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "JOB_STATES",
+    "MAX_SEED",
+    "METADATA_MODES",
+    "PROGRESS_MODES",
     "PROJECT_NAME",
     "SCHEMA_VERSION",
+    "SEED_PARAM",
     "Adapter",
     "AdapterOption",
     "Artifact",
@@ -53,6 +65,8 @@ __all__ = [
     "GenerationContext",
     "GenerationRequest",
     "GenerationResult",
+    "Host",
+    "JobOptions",
     "JobCancelled",
     "JobRecord",
     "LoadPlan",
@@ -62,13 +76,16 @@ __all__ = [
     "OutputContext",
     "Param",
     "ParameterError",
+    "PlanOption",
     "ProgressEvent",
     "ProgressSink",
     "QueueBackend",
+    "QueueOperationNotSupported",
     "SinkOptions",
     "UserError",
     "Writer",
     "hookimpl",
     "hookspec",
     "replace_params",
+    "resolve_seed",
 ]

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .types import Adapter, ModelFamily, ProgressSink, QueueBackend, Writer
+    from .host import Host
+    from .types import Adapter, ModelFamily, PlanOption, ProgressSink, QueueBackend, Writer
 
 PROJECT_NAME = "wgp"
 
@@ -76,10 +77,28 @@ def register_queue_backends(register: Callable[[type[QueueBackend]], None]) -> N
 
 
 @hookspec
-def register_commands(cli: Any) -> None:
+def register_plan_options(register: Callable[[PlanOption], None]) -> None:
+    """Register load-plan options shared by every family of an option group.
+
+    Call ``register(option)`` with a :class:`~wgp_hookspecs.PlanOption`.  The host
+    adds its flags to ``wgp run`` and ``wgp queue add``, validates values against
+    ``option.param`` at the door, refuses them for families outside
+    ``option.group``, and hands them to the family as ``plan.options``.  Names and
+    flags must be unique across plugins.
+    """
+
+
+@hookspec
+def register_commands(cli: Any, host: Host) -> None:
     """Add click commands to the ``wgp`` command group.
 
     ``cli`` is the root :class:`click.Group`.  Use ``cli.command()`` or
     ``cli.add_command()``; a name that is already taken is an error and the
-    plugin that tried to take it is isolated.
+    plugin that tried to take it is isolated.  ``host`` is the
+    :class:`~wgp_hookspecs.Host` (also the click context's ``obj``).
+
+    Commands registered here are known only once plugins are loaded, so they are
+    not listed by ``wgp --help``.  Prefer the ``wgp.commands`` entry-point group
+    (``name = "package.module:command"``): those are listed from package metadata
+    and imported only when invoked.
     """

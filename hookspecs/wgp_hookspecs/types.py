@@ -7,6 +7,7 @@ numpy arrays at run time (uint8 frames ``[T, H, W, 3]``, float32 audio
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -39,6 +40,9 @@ class JobCancelled(Exception):
 
 
 # --------------------------------------------------------------------------- parameters
+
+#: Largest seed: every family's generator (torch, numpy) accepts 32-bit seeds.
+MAX_SEED = 2**32 - 1
 
 _PARAM_TYPES = ("int", "float", "str", "bool", "path", "image", "video")
 _TRUE = {"1", "true", "yes", "on"}
@@ -109,7 +113,7 @@ class Param:
         value = self.coerce(value)
         if value is None:
             if self.required:
-                raise ParameterError(self.name, "is required")
+                raise ParameterError(self.name, f"is required ({self.help})" if self.help else "is required")
             return None
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
@@ -154,6 +158,26 @@ class Param:
         return out
 
 
+#: The ``seed`` parameter of every seeded model; the host owns it: -1 or omitted picks a
+#: seed, which is recorded.  A family lists this object itself (the registry refuses a
+#: model whose ``seed`` parameter differs), so validation, help and ``wgp models --json``
+#: all read the same rule.
+SEED_PARAM = Param(
+    "seed", "int", minimum=-1, maximum=MAX_SEED, help=f"seed, 0..{MAX_SEED}; -1 or omitted picks one (recorded in the output)"
+)
+
+
+def resolve_seed(value: Any) -> int:
+    """The seed to generate with: ``value`` checked against :data:`SEED_PARAM`, or a random
+    one when it is None or -1.  The one place a seed is picked."""
+    import secrets
+
+    value = SEED_PARAM.validate(value)
+    if value is None or value < 0:
+        return secrets.randbelow(MAX_SEED + 1)
+    return int(value)
+
+
 def replace_params(params: Iterable[Param], **changes: Mapping[str, Any]) -> tuple[Param, ...]:
     """Return ``params`` with fields of the named ones changed, e.g. ``fps={"default": 24}``."""
     import dataclasses
@@ -192,24 +216,78 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """How to load a model: weights location, device, dtype and offloading.
+    """How to load a model: weights location, device, and the values of plan options.
 
-    ``device``, ``dtype`` and ``offload`` keep the user's words (``auto`` included);
-    the family resolves them when it loads, because only it imports torch.
+    ``device`` keeps the user's word (``auto`` included); the family resolves it
+    when it loads, because only it imports torch.  ``options`` holds the values of
+    the :class:`PlanOption` s that apply to the model's family (``dtype``,
+    ``offload``, ``vae_tiling`` for diffusers families), already validated by the
+    host; each changes the loaded model, so each is part of :meth:`key`.
     """
 
     weights: str | None = None
     device: str = "auto"
-    dtype: str = "auto"
-    offload: str = "none"
-    vae_tiling: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of plan option ``name``, or ``default`` when it is not set."""
+        value = self.options.get(name)
+        return default if value is None else value
 
     def key(self) -> tuple[Any, ...]:
-        return (self.weights, self.device, self.dtype, self.offload, self.vae_tiling)
+        """What identifies a loaded model: a cached model is reused only for an equal key."""
+        return (self.weights, self.device, json.dumps(dict(self.options), sort_keys=True, default=str))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "device": self.device, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadPlan:
+        """The inverse of :meth:`to_dict`; also reads jobs queued by wgp 0.1, whose plan
+        held ``dtype``, ``offload`` and ``vae_tiling`` beside ``device``."""
+        options = dict(data.get("options") or {})
+        for legacy in ("dtype", "offload", "vae_tiling"):
+            if legacy in data and legacy not in options:
+                options[legacy] = data[legacy]
+        return cls(weights=data.get("weights"), device=str(data.get("device") or "auto"), options=options)
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """A load-plan option shared by every family of an option group, registered once.
+
+    ``register_plan_options`` registers these (wgp-diffusers registers ``--dtype``,
+    ``--offload`` and ``--vae-tiling`` for the ``diffusers`` group).  The host adds
+    ``flags`` to ``wgp run`` and ``wgp queue add``; ``param`` is the one owner of
+    the option's type, choices, default and help, used by click and by validation
+    alike.  A value reaches the family as ``plan.options[param.name]``; it comes
+    from the flag, else the config key ``config_key`` (default: the name), else
+    ``param.default``.  A flag given for a model whose family does not list
+    ``group`` in :attr:`ModelFamily.option_groups` is refused at the door.
+    A ``bool`` option's flags look like ``("--vae-tiling/--no-vae-tiling",)``.
+    """
+
+    param: Param
+    flags: tuple[str, ...]
+    group: str
+    config_key: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+    @property
+    def key(self) -> str:
+        """The config key read when the flag is not given."""
+        return self.config_key or self.param.name
 
 
 class LoadedModel(Protocol):
-    """What a family's ``load`` returns; kept in the runner's cache between jobs."""
+    """What a family's ``load`` returns; kept in the runner's cache between jobs.
+
+    It may also set ``weights_revision`` (a string: the commit of a hub snapshot, or a
+    content hash of a local folder); the host copies it into every record.
+    """
 
     def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult: ...
 
@@ -222,8 +300,11 @@ class ModelFamily:
 
     ``load(spec, plan)`` returns a :class:`LoadedModel`; it is the first place a
     family may import torch.  ``build_tiny(spec, folder)`` writes a random-weight
-    copy for tests (``wgp models tiny``).  ``check(spec, params)`` runs extra
-    capability checks before any weight is loaded and returns warnings.
+    copy for tests (``wgp models tiny``) into ``folder``, which exists and is empty.
+    ``check(spec, params)`` runs the capability checks that the parameter schema
+    cannot express (rules over several parameters or over files), once per job,
+    at the door, before anything is queued or loaded; it raises
+    :class:`UserError` or returns warnings.
     """
 
     name: str
@@ -232,6 +313,8 @@ class ModelFamily:
     build_tiny: Callable[[ModelSpec, Any], None] | None = None
     check: Callable[[ModelSpec, Mapping[str, Any]], list[str]] | None = None
     description: str = ""
+    #: Groups of :class:`PlanOption` s this family takes (``("diffusers",)`` for diffusers families).
+    option_groups: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- requests
@@ -417,6 +500,12 @@ class ProgressEvent:
 # --------------------------------------------------------------------------- writers and sinks
 
 
+#: Where the generation record goes: in the media file, in a JSON sidecar, or nowhere.
+METADATA_MODES = ("embedded", "json", "none")
+#: How a command shows progress: a bar on a terminal when there is one, a bar, JSON lines on stdout, nothing.
+PROGRESS_MODES = ("auto", "console", "jsonl", "none")
+
+
 class OutputContext(Protocol):
     """The single place writers put files (the host's media persistence).
 
@@ -564,6 +653,21 @@ class Adapter(ABC):
 # --------------------------------------------------------------------------- queue
 
 JOB_STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+#: States a worker claims: waiting, or interrupted by a dead worker and due a retry.
+_CLAIMABLE = ("queued", "interrupted")
+#: States ``retry`` puts back to ``queued``.
+_RETRYABLE = ("failed", "cancelled", "interrupted")
+#: States of jobs that ended (``recent`` lists these).
+_ENDED = ("finished", "failed", "cancelled")
+
+
+class QueueOperationNotSupported(UserError):
+    """A queue backend cannot perform an operation (the CLI prints one line, exit status 2)."""
+
+    def __init__(self, backend: str, what: str) -> None:
+        super().__init__(f"queue backend {backend!r} does not support {what}")
+        self.backend = backend
+        self.what = what
 
 
 @dataclass
@@ -587,28 +691,236 @@ class JobRecord:
 
 
 class QueueBackend(ABC):
-    """Stores jobs and hands them to workers; ``claim`` must be atomic."""
+    """Stores jobs and hands them to workers: everything the controller, the control channel and
+    ``wgp queue`` ask of a backend.
+
+    Five methods are abstract (``add``, ``claim``, ``update``, ``get``, ``list``);
+    every other one has a default built on them, or a default that says what a
+    backend without that capability does (a no-op, an empty answer, or
+    :class:`QueueOperationNotSupported`).  The defaults read, then write: they
+    are correct for a backend used by one process (like ``memory``); a backend
+    shared by several processes overrides the writes that must be atomic
+    (``complete``, ``release``, ``set_progress``, ``request_cancel``, ``retry``,
+    ``clear``), as the SQLite backend does.
+
+    Dicts returned by ``rows``, ``recent`` and ``recover`` hold the
+    :class:`JobRecord` fields plus ``worker`` (the id of the worker that ran or
+    runs the job, None when unknown) and ``cancel_requested`` (bool).
+    """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: True when ``set_flag`` is seen by other processes and by later instances (the
+    #: ``paused`` flag then outlives a worker: ``wgp queue pause`` works with none running).
+    persistent_flags: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = options
+        self._flags: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ abstract
 
     @abstractmethod
-    def add(self, job: Mapping[str, Any], priority: int = 0) -> str: ...
+    def add(self, job: Mapping[str, Any], priority: int = 0) -> str:
+        """Store ``job`` (a ``Job.to_dict()``) as ``queued`` and return its id.
+
+        The id is ``job["id"]`` when given, else a new unique one.  Higher
+        ``priority`` runs first; equal priorities run oldest first.
+        """
 
     @abstractmethod
-    def claim(self, worker: str) -> JobRecord | None: ...
+    def claim(self, worker: str) -> JobRecord | None:
+        """Atomically take the next ``queued`` or ``interrupted`` job for ``worker``.
+
+        Highest priority first, then oldest.  The job becomes ``running`` with
+        ``attempts`` one higher and ``started`` set; it is returned as it is now
+        stored.  None when no job is waiting.  Two concurrent claims, from
+        threads or processes, never return the same job.
+        """
 
     @abstractmethod
-    def update(self, job_id: str, **fields: Any) -> None: ...
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Overwrite fields of a job (names of :class:`JobRecord` fields other than ``id``).
+
+        Unconditional; an unknown job id is ignored, an unknown field name or
+        state raises ValueError.
+        """
 
     @abstractmethod
-    def get(self, job_id: str) -> JobRecord | None: ...
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job as stored now, or None when there is no such job."""
 
     @abstractmethod
-    def list(self, states: Sequence[str] | None = None) -> list[JobRecord]: ...
+    def list(self, states: Sequence[str] | None = None) -> list[JobRecord]:
+        """The jobs in ``states`` (all jobs when None), oldest first."""
+
+    # ------------------------------------------------------------------ reading
+
+    def rows(self, states: Sequence[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Like :meth:`list`, as dicts with ``worker`` and ``cancel_requested`` too; at most ``limit``.
+
+        Default: from :meth:`list`, with ``worker`` None and ``cancel_requested`` False.
+        """
+        records = self.list(states)
+        if limit:
+            records = records[: int(limit)]
+        return [dict(r.to_dict(), worker=None, cancel_requested=False) for r in records]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state; every state of ``JOB_STATES`` is a key.  Default: from :meth:`list`."""
+        out = dict.fromkeys(JOB_STATES, 0)
+        for record in self.list():
+            out[record.state] = out.get(record.state, 0) + 1
+        return out
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The last ``limit`` jobs that ended (finished, failed, cancelled), newest first, as :meth:`rows` dicts."""
+        ended = self.rows(_ENDED)
+        ended.sort(key=lambda r: r.get("finished") or 0.0, reverse=True)
+        return ended[: int(limit)]
+
+    # ------------------------------------------------------------------ a worker's own job
+
+    def set_progress(self, job_id: str, worker: str, progress: Mapping[str, Any]) -> bool:
+        """Store the progress of a running job; True when its worker should stop it.
+
+        Stop means: a cancel was requested from another process, or the job is
+        no longer running (another worker or ``recover`` took it).  Default:
+        stop when :meth:`get` no longer shows it ``running``, else ``update``.
+        The default cannot tell workers apart, nor hold cancel requests.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return True
+        self.update(job_id, progress=dict(progress))
+        return False
+
+    def complete(self, job_id: str, worker: str, **fields: Any) -> bool:
+        """Record how a job ended (``state``, ``finished``, ``result``, ``error``) while ``worker`` owns it.
+
+        Returns False, writing nothing, when the job is no longer ``running``
+        for ``worker`` (``recover`` gave it to another worker).  Default: checks
+        that the job is ``running`` (the default cannot tell workers apart),
+        then ``update``; not atomic.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return False
+        self.update(job_id, **fields)
+        return True
+
+    def release(self, job_id: str, worker: str) -> bool:
+        """Put a job ``worker`` stopped cleanly (shutdown) back to ``queued``; the attempt does not count.
+
+        Returns False when the job was not ``running``.  Default: check, then
+        ``update``; not atomic.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return False
+        self.update(job_id, state="queued", started=None, progress={}, attempts=max(record.attempts - 1, 0))
+        return True
+
+    # ------------------------------------------------------------------ control
+
+    def request_cancel(self, job_id: str) -> tuple[bool, str | None]:
+        """Cancel a job that has not run, or ask the worker of a running one to stop it.
+
+        Returns ``(True, "cancelled")`` for a ``queued`` or ``interrupted`` job
+        (it never runs), ``(True, "cancelling")`` for a ``running`` one (its
+        worker sees the request at its next :meth:`set_progress`), ``(False,
+        state)`` for a job that ended, ``(False, None)`` for an unknown job.
+        Default: cancels waiting jobs through ``update``; a running job raises
+        :class:`QueueOperationNotSupported` (the default has nowhere to leave
+        the request for another process).
+        """
+        record = self.get(job_id)
+        if record is None:
+            return False, None
+        if record.state in _CLAIMABLE:
+            self.update(job_id, state="cancelled", finished=time.time(), error="cancelled before it ran")
+            return True, "cancelled"
+        if record.state == "running":
+            raise QueueOperationNotSupported(self.name, "cancelling a running job from outside its worker")
+        return False, record.state
+
+    def retry(self, job_id: str) -> tuple[bool, str | None]:
+        """Put a ``failed``, ``cancelled`` or ``interrupted`` job back to ``queued``; attempts start over.
+
+        Returns ``(True, "queued")``, ``(False, state)`` when the job is in
+        another state, ``(False, None)`` for an unknown job.  Default: check,
+        then ``update``.
+        """
+        record = self.get(job_id)
+        if record is None:
+            return False, None
+        if record.state not in _RETRYABLE:
+            return False, record.state
+        self.update(job_id, state="queued", attempts=0, started=None, finished=None, progress={}, result={}, error=None)
+        return True, "queued"
+
+    def clear(self) -> int:
+        """Remove every job waiting to run (``queued``, and ``interrupted`` ones due a retry); returns how many.
+
+        Running and ended jobs stay.  Default: the abstract methods cannot
+        delete, so the jobs become ``cancelled`` with the error ``cleared``.
+        """
+        waiting = self.list(_CLAIMABLE)
+        for record in waiting:
+            self.update(record.id, state="cancelled", finished=time.time(), error="cleared")
+        return len(waiting)
+
+    def get_flag(self, name: str) -> str | None:
+        """The value of a queue-wide flag (``paused``), None when unset.
+
+        Default: kept in this instance only (see :attr:`persistent_flags`).
+        """
+        return self._flags.get(name)
+
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set a queue-wide flag; None unsets it.  Default: in this instance only, lost on close."""
+        if value is None:
+            self._flags.pop(name, None)
+        else:
+            self._flags[name] = value
+
+    # ------------------------------------------------------------------ workers
+
+    def register_worker(self, worker: str) -> None:  # noqa: B027 - optional
+        """Record that ``worker`` (this process) starts taking jobs.  Default: nothing."""
+
+    def heartbeat(self, worker: str) -> None:  # noqa: B027 - optional
+        """Called every few seconds while ``worker`` lives.  Default: nothing."""
+
+    def unregister_worker(self, worker: str) -> None:  # noqa: B027 - optional
+        """``worker`` stopped cleanly.  Default: nothing."""
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The registered workers, dead or alive, as dicts with at least ``id``.  Default: none."""
+        return []
+
+    def live_workers(self) -> list[str]:
+        """The ids of registered workers this backend considers alive.  Default: none."""
+        return []
+
+    def recover(
+        self,
+        max_retries: int = 1,
+        on_interrupted: Callable[[dict[str, Any], set[str]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Settle the ``running`` jobs of dead workers; returns one dict per job settled.
+
+        Each dict holds at least ``id``, ``state`` (the new one), ``worker`` (the
+        dead one), ``attempts``, ``error``, ``job`` and ``progress``.
+
+        A job becomes ``interrupted`` (claimable again) while ``attempts - 1 <
+        max_retries``, ``failed`` beyond that, and ``cancelled`` when a cancel
+        had been requested.  ``on_interrupted(row, busy_dirs)`` runs for each
+        before its state changes, with the output folders of jobs live workers
+        are running: it removes what the dead attempt left.  Default: the
+        backend does not track workers, so it settles nothing.
+        """
+        return []
 
     def close(self) -> None:  # noqa: B027
-        """Release connections."""
+        """Release connections.  Default: nothing."""

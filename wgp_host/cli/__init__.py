@@ -25,7 +25,7 @@ from ..plugins import PluginError
 from .common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
 from .config import config
 from .info import inspect, models, plugins, writers
-from .lazy import LazyCommand, lazy_commands
+from ..commands import LazyCommand, lazy_commands
 from .queue import queue
 from .run import run
 
@@ -79,7 +79,7 @@ class WgpGroup(click.Group):
                     rows.append((name, cmd.get_short_help_str(limit)))
             else:
                 entry = self.lazy()[name]
-                rows.append((name, f"{entry.summary} [{entry.distribution}]".strip()))
+                rows.append((name, _shorten(f"{entry.summary} [{entry.distribution}]".strip(), limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -109,6 +109,10 @@ class WgpGroup(click.Group):
             print(f"wgp: error: {type(exc).__name__}: {exc}", file=sys.stderr)
             sys.exit(EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 3, 1)].rstrip() + "..."
 
 
 def _one_line_error(exc: click.ClickException) -> int:

@@ -11,7 +11,7 @@ from .common import echo_json
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Include the host's default plugins and disabled ones.")
 def plugins(as_json: bool, show_all: bool) -> None:
-    """List installed plugins, their hooks and their status."""
+    """List installed plugins, their hooks, their commands and their status."""
     from ..plugins import get_host
 
     host = get_host()
@@ -23,8 +23,8 @@ def plugins(as_json: bool, show_all: bool) -> None:
     if not infos:
         click.echo("no plugins installed (wgp plugins --all shows the host's defaults)")
     for info in infos:
-        line = f"{info.name:<20} {info.distribution} {info.version:<10} {info.status:<8} {', '.join(sorted(info.hooks))}"
-        click.echo(line.rstrip())
+        hooks = ", ".join([*sorted(info.hooks), *(f"command {name}" for name in sorted(info.commands))])
+        click.echo(f"{info.name:<20} {info.distribution} {info.version:<10} {info.status:<8} {hooks}".rstrip())
         if info.error:
             click.echo(f"{'':<20} error: {info.error}")
 

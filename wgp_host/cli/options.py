@@ -13,15 +13,13 @@ from typing import Any, Callable
 
 import click
 
-from wgp_hookspecs import METADATA_MODES, JobOptions
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions
 
-#: ``--progress`` values (see :func:`wgp_host.submit.make_channel`).
-PROGRESS_CHOICES = ("auto", "console", "jsonl", "none")
 #: ``--video-codec`` values: the video writer's codecs.
 VIDEO_CODECS = ("h264", "h265", "vp9", "prores", "ffv1")
 
 PROGRESS_OPTION = click.option(
-    "--progress", type=click.Choice(PROGRESS_CHOICES), default=None, help="Progress display (auto: a bar on a terminal)."
+    "--progress", type=click.Choice(PROGRESS_MODES), default=None, help="Progress display (auto: a bar on a terminal)."
 )
 EVENTS_OPTION = click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
 METADATA_OPTION = click.option("--metadata-mode", type=click.Choice(METADATA_MODES), help="Where the generation record goes.")
@@ -67,41 +65,40 @@ class GenerationCommand(click.Command):
     adapters' (``--lora``, ``--enhance-prompt``) and plan options (``--dtype``,
     ``--offload``, ...).  They are added when the parameters are first asked for."""
 
-    adapter_names: set[str]
-    plan_names: set[str]
-
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if not hasattr(self, "adapter_names"):
-            self._add_plugin_options()
-        return super().get_params(ctx)
-
-    def _add_plugin_options(self) -> None:
         from ..plugins import get_host
 
         host = get_host()
-        self.adapter_names, self.plan_names = set(), set()
-        taken = {o for p in self.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
-        for option in sorted(host.registry.plan_options.values(), key=lambda o: o.name):
-            param = option.param
-            kwargs: dict[str, Any] = {"help": param.help, "default": None}
-            if param.type == "bool":
-                pass  # "--x/--no-x" flags: None when neither is given
-            elif param.choices is not None:
-                kwargs["type"] = click.Choice([str(c) for c in param.choices])
-            else:
-                kwargs["type"] = {"int": int, "float": float}.get(param.type, str)
-            self.params.append(click.Option([*option.flags, "plan__" + option.name], **kwargs))
-            self.plan_names.add(option.name)
-            taken |= {n for flag in option.flags for n in flag.split("/")}
-        for opt in host.adapter_options():
-            if set(opt.flags) & taken:
-                continue  # a flag two plugins both claim: the first keeps it
-            taken |= set(opt.flags)
-            self.params.append(
-                click.Option([*opt.flags, "adapter__" + opt.name], help=opt.help, multiple=opt.multiple,
-                             is_flag=opt.is_flag, default=False if opt.is_flag else None, metavar=opt.metavar)
-            )
-            self.adapter_names.add(opt.name)
+        if getattr(self, "_options_host", None) is not host:
+            # Rebuilt per plugin host, so a process that swaps hosts (tests) sees the right flags.
+            self._base_params = getattr(self, "_base_params", None) or list(self.params)
+            self.params = [*self._base_params, *_plugin_options(host, self._base_params)]
+            self._options_host = host
+        return super().get_params(ctx)
+
+
+def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option]:
+    """Click options for the host's plan options, then its adapters' options."""
+    out: list[click.Option] = []
+    taken = {o for p in base for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+    for option in sorted(host.registry.plan_options.values(), key=lambda o: o.name):
+        param = option.param
+        kwargs: dict[str, Any] = {"help": param.help, "default": None}
+        if param.type == "bool":
+            pass  # "--x/--no-x" flags: None when neither is given
+        elif param.choices is not None:
+            kwargs["type"] = click.Choice([str(c) for c in param.choices])
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(param.type, str)
+        out.append(click.Option([*option.flags, "plan__" + option.name], **kwargs))
+        taken |= {n for flag in option.flags for n in flag.split("/")}
+    for opt in host.adapter_options():
+        if set(opt.flags) & taken:
+            continue  # a flag two plugins both claim: the first keeps it
+        taken |= set(opt.flags)
+        out.append(click.Option([*opt.flags, "adapter__" + opt.name], help=opt.help, multiple=opt.multiple,
+                                is_flag=opt.is_flag, default=False if opt.is_flag else None, metavar=opt.metavar))
+    return out
 
 
 def job_options(kw: dict[str, Any]) -> JobOptions:

@@ -14,11 +14,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from wgp_hookspecs import JOB_STATES, UserError
+from wgp_hookspecs import JOB_STATES, QueueOperationNotSupported, UserError
+
+from .common import CONFIG_OPTION, JSON_OPTION, echo_json
+from .options import EVENTS_OPTION, PROGRESS_OPTION, GenerationCommand, generation_options, job_options
+
+if TYPE_CHECKING:
+    from wgp_hookspecs import QueueBackend
 
 
 @click.group("queue")
@@ -26,12 +32,6 @@ def queue() -> None:
     """Persistent job queue: add jobs, run a worker that keeps models loaded, control it."""
 
 
-# The root CLI adds this group when it is imported; defining ``queue`` first lets
-# either module be imported first.
-from ..cli import GenerationCommand, _echo_json, generation_options, submit_options  # noqa: E402
-
-CONFIG_OPTION = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file to use.")
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -43,7 +43,7 @@ def _runtime(config_file: str | None) -> Any:
     return initialize_runtime(config_file)
 
 
-def open_backend(runtime: Any) -> Any:
+def open_backend(runtime: Any) -> QueueBackend:
     """The configured persistent backend (config ``queue_backend``, default ``sqlite``)."""
     from ..plugins import get_host
 
@@ -58,7 +58,7 @@ def open_backend(runtime: Any) -> Any:
 
 def _worker(runtime: Any, command: str, **args: Any) -> dict[str, Any] | None:
     """The worker's reply, or None when no worker answers (then the caller uses the database)."""
-    from .control import WorkerUnavailable, send_command
+    from ..queue.control import WorkerUnavailable, send_command
 
     try:
         return send_command(command, runtime.state_dir, timeout=5.0, **args)
@@ -88,12 +88,6 @@ def _describe(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rows(backend: Any, states: tuple[str, ...] | None) -> list[dict[str, Any]]:
-    if callable(getattr(backend, "rows", None)):
-        return backend.rows(list(states) if states else None)
-    return [r.to_dict() for r in backend.list(list(states) if states else None)]
-
-
 # --------------------------------------------------------------------------- add, list, status
 
 
@@ -107,7 +101,7 @@ def add(priority: int, as_json: bool, config_file: str | None, **kw: Any) -> Non
     from ..plugins import get_host
     from ..submit import build_job
 
-    opts = submit_options(kw)
+    opts = job_options(kw)
     runtime = _runtime(config_file)
     job, warnings = build_job(get_host(), runtime, opts)
     for warning in warnings:
@@ -131,11 +125,11 @@ def list_jobs(states: tuple[str, ...], as_json: bool, config_file: str | None) -
     """List jobs, oldest first, with state, priority, attempts and progress."""
     backend = open_backend(_runtime(config_file))
     try:
-        rows = [_describe(r) for r in _rows(backend, states or None)]
+        rows = [_describe(r) for r in backend.rows(list(states) if states else None)]
     finally:
         backend.close()
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo("no jobs")
@@ -158,17 +152,17 @@ def status(as_json: bool, config_file: str | None) -> None:
         reply.pop("command", None)
         info = {"via": "control", **reply}
     else:
-        from .controller import queue_summary
+        from ..queue.controller import queue_summary
 
         backend = open_backend(runtime)
         try:
-            paused = callable(getattr(backend, "get_flag", None)) and backend.get_flag("paused") is not None
-            info = {"via": "database", "worker": None, "state": "stopped", "paused": bool(paused), "current": None,
-                    "workers": _live_workers(backend), **queue_summary(backend)}
+            paused = backend.get_flag("paused") is not None
+            info = {"via": "database", "worker": None, "state": "stopped", "paused": paused, "current": None,
+                    "workers": backend.live_workers(), **queue_summary(backend)}
         finally:
             backend.close()
     if as_json:
-        _echo_json(info)
+        echo_json(info)
         return
     if info["worker"]:
         click.echo(f"worker {info['worker']}: {info['state']}" + (" (paused: finishing the current job)" if info["paused"] and info["current"] else ""))
@@ -184,17 +178,6 @@ def status(as_json: bool, config_file: str | None) -> None:
     for r in info.get("recent") or []:
         what = r["error"] if r["state"] != "finished" else ", ".join(str(a["path"]) for a in r["artifacts"])
         click.echo(f"{r['id']} {r['state']}: {what}")
-
-
-def _live_workers(backend: Any) -> list[str]:
-    """Workers registered in the database that the dead-worker rule considers alive."""
-    if not callable(getattr(backend, "workers", None)):
-        return []
-    from ..defaults.sqlite_queue import worker_dead
-
-    now = time.time()
-    stale = float(getattr(backend, "stale_after_s", 60.0))
-    return [w["id"] for w in backend.workers() if not worker_dead(w, now, stale)]
 
 
 # --------------------------------------------------------------------------- control
@@ -229,8 +212,9 @@ def resume(config_file: str | None) -> None:
 def _set_paused_flag(runtime: Any, paused: bool) -> None:
     backend = open_backend(runtime)
     try:
-        if not callable(getattr(backend, "set_flag", None)):
-            raise UserError(f"queue backend {backend.name!r} cannot be paused without a running worker")
+        # A flag only this process would see would make "the next worker starts paused" a lie.
+        if not backend.persistent_flags:
+            raise QueueOperationNotSupported(backend.name, f"{'pausing' if paused else 'resuming'} without a running worker")
         backend.set_flag("paused", "1" if paused else None)
     finally:
         backend.close()
@@ -242,7 +226,7 @@ def _set_paused_flag(runtime: Any, paused: bool) -> None:
 def cancel(job_id: str, config_file: str | None) -> None:
     """Cancel JOB: a queued job never runs; a running one stops at its next step."""
     runtime = _runtime(config_file)
-    from .control import ControlError, WorkerUnavailable, send_command
+    from ..queue.control import ControlError, WorkerUnavailable, send_command
 
     try:
         reply: dict[str, Any] | None = send_command("cancel", runtime.state_dir, job=job_id)
@@ -252,20 +236,19 @@ def cancel(job_id: str, config_file: str | None) -> None:
     except ControlError as exc:
         raise UserError(str(exc)) from None
     if reply is None:
-        changed, state = _job_operation(runtime, "request_cancel", job_id, "cancel jobs without a running worker")
+        changed, state = _job_operation(runtime, job_id, lambda backend: backend.request_cancel(job_id))
         if not changed:
             raise UserError(f"job {job_id} is already {state}")
     click.echo(f"cancelled {job_id}" if state == "cancelled" else f"cancelling {job_id}: it stops at its next step")
 
 
-def _job_operation(runtime: Any, method: str, job_id: str, what: str) -> tuple[bool, str]:
-    """Call ``backend.<method>(job_id)`` on the database directly; ``(changed, state)``."""
+def _job_operation(
+    runtime: Any, job_id: str, operation: Callable[[QueueBackend], tuple[bool, str | None]]
+) -> tuple[bool, str]:
+    """Run ``operation(backend)`` (``request_cancel``, ``retry``) on the database directly; ``(changed, state)``."""
     backend = open_backend(runtime)
     try:
-        operation = getattr(backend, method, None)
-        if not callable(operation):
-            raise UserError(f"queue backend {backend.name!r} cannot {what}")
-        changed, state = operation(job_id)
+        changed, state = operation(backend)
     finally:
         backend.close()
     if state is None:
@@ -278,7 +261,7 @@ def _job_operation(runtime: Any, method: str, job_id: str, what: str) -> tuple[b
 @CONFIG_OPTION
 def retry(job_id: str, config_file: str | None) -> None:
     """Queue a failed, cancelled or interrupted JOB again."""
-    changed, state = _job_operation(_runtime(config_file), "retry", job_id, "retry jobs")
+    changed, state = _job_operation(_runtime(config_file), job_id, lambda backend: backend.retry(job_id))
     if not changed:
         raise UserError(f"job {job_id} is {state}; only failed, cancelled or interrupted jobs can be retried")
     click.echo(f"queued {job_id} again")
@@ -293,11 +276,9 @@ def clear(config_file: str | None) -> None:
     if reply is not None:
         count = int(reply["cleared"])
     else:
-        from .controller import clear_queued
-
         backend = open_backend(runtime)
         try:
-            count = clear_queued(backend)
+            count = backend.clear()
         finally:
             backend.close()
     click.echo(f"cleared {count} queued job{'s' if count != 1 else ''}")
@@ -312,8 +293,8 @@ def clear(config_file: str | None) -> None:
 @click.option("--host", "bind_host", default="127.0.0.1", show_default=True, metavar="ADDR", help="Address the control channel binds.")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (anyone who can reach it and has the token controls the worker).")
 @click.option("--poll-interval", type=click.FloatRange(0.01, 60), default=0.5, show_default=True, help="Seconds between looks at an empty queue.")
-@click.option("--progress", type=click.Choice(["auto", "console", "jsonl", "none"]), default=None, help="Progress display (auto: a bar on a terminal).")
-@click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
+@PROGRESS_OPTION
+@EVENTS_OPTION
 @CONFIG_OPTION
 def work(once: bool, control_port: int | None, bind_host: str, allow_remote: bool, poll_interval: float,
          progress: str | None, events_file: str | None, config_file: str | None) -> None:
@@ -321,8 +302,8 @@ def work(once: bool, control_port: int | None, bind_host: str, allow_remote: boo
     from ..plugins import get_host
     from ..runner import Runner
     from ..submit import make_channel
-    from .control import QueueControlServer, is_loopback
-    from .controller import QueueController
+    from ..queue.control import QueueControlServer, is_loopback
+    from ..queue.controller import QueueController
 
     _log_to_stderr()
     runtime = _runtime(config_file)

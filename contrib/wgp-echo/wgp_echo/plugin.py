@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wgp_hookspecs import LoadPlan, ModelFamily, ModelSpec, Param, hookimpl
+from wgp_hookspecs import SEED_PARAM, LoadPlan, ModelFamily, ModelSpec, Param, hookimpl
 
 COMMON = (
     Param("prompt", "str", required=True, help="Text that the output is derived from."),
     Param("negative_prompt", "str", "", help="Accepted and recorded; echo ignores it."),
-    Param("seed", "int", -1, help="Seed; -1 picks one."),
+    SEED_PARAM,
     Param("steps", "int", 4, minimum=1, maximum=10_000, help="Refinement steps (one progress event each)."),
     Param("step_seconds", "float", 0.0, minimum=0, maximum=3600, help="Pause per step, for long-running test jobs."),
 )

@@ -1,11 +1,8 @@
-"""Registers the ``prompt_enhancer`` adapter and ``wgp prompt-enhancer``."""
+"""Registers the ``prompt_enhancer`` adapter; ``wgp prompt-enhancer`` is in :mod:`.command`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
-
-import click
 
 from wgp_hookspecs import Adapter, AdapterOption, GenerationContext, GenerationRequest, UserError, hookimpl
 
@@ -77,34 +74,3 @@ class PromptEnhancerAdapter(Adapter):
 @hookimpl
 def register_adapters(register: Any) -> None:
     register(PromptEnhancerAdapter)
-
-
-@hookimpl
-def register_commands(cli: Any) -> None:
-    @cli.group("prompt-enhancer")
-    def prompt_enhancer() -> None:
-        """The local LLM that rewrites prompts (--enhance-prompt)."""
-
-    @prompt_enhancer.command("tiny")
-    @click.argument("folder", type=click.Path(file_okay=False))
-    @click.option("--captioner", is_flag=True, help="Build a tiny BLIP image captioner instead of the LLM.")
-    def tiny(folder: str, captioner: bool) -> None:
-        """Write a random-weight causal LM (or captioner) with a local tokenizer to FOLDER (tests, demos)."""
-        from .bridge import build_tiny_captioner, build_tiny_lm
-
-        built = build_tiny_captioner(folder) if captioner else build_tiny_lm(folder)
-        click.echo(f"wrote tiny {'captioner' if captioner else 'prompt enhancer'} to {built}")
-
-    @prompt_enhancer.command("run")
-    @click.argument("prompt")
-    @click.option("--model", "location", metavar="DIR_OR_REPO", help="LLM to use (default: config prompt_enhancer_model).")
-    def run(prompt: str, location: str | None) -> None:
-        """Print the enhanced version of PROMPT."""
-        from wgp_host.runtime import initialize_runtime
-
-        location = location or initialize_runtime().get(MODEL_KEY)
-        if not location:
-            raise UserError(f"no model: pass --model or set {MODEL_KEY} in the config")
-        bridge = PromptEnhancerBridge()
-        bridge.ensure_loaded(str(location))
-        click.echo(json.dumps({"prompt": prompt, "enhanced": bridge.enhance(prompt), "enhancer": bridge.identity}))

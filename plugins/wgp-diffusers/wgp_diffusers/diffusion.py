@@ -18,8 +18,8 @@ made the same way, so they live here once and know no model:
 * :func:`release_pipeline` gives the memory back when the runner evicts a model.
 
 The loaded-model class that strings these together for a family is
-:class:`wgp_host.diffusers_family.DiffusersModel`; random-weight test models
-are built with :mod:`wgp_host.diffusers_tiny`.
+:class:`wgp_diffusers.DiffusersModel`; random-weight test models are built
+with :mod:`wgp_diffusers.tiny`.
 
 Importing this module is cheap: torch, diffusers and huggingface_hub are
 imported inside the functions that need them, so registration code may import
@@ -36,22 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 from wgp_hookspecs import GenerationContext, LoadPlan, UserError
 
+from .options import DTYPE_NAMES, OFFLOAD_MODES
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
     import torch
-
-#: Offload modes a :class:`~wgp_hookspecs.LoadPlan` may name.
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
-
-#: dtype names a plan may use, with their torch attribute names.
-DTYPE_NAMES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-}
 
 #: Weight file suffixes that are pickles: loading one can run arbitrary code.
 PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -114,6 +103,39 @@ def repo_is_cached(repo: str) -> bool:
 
     found = try_to_load_from_cache(repo, "model_index.json")
     return isinstance(found, str)
+
+
+def weights_revision(location: str) -> str | None:
+    """What exactly ``location`` (from :func:`resolve_weights`) holds, for the generation record.
+
+    * a Hugging Face repo id: the commit hash of the snapshot in the local cache
+      (the folder ``from_pretrained`` reads), None when it is not cached;
+    * a folder inside a cache snapshot (``.../snapshots/<commit>``): that commit;
+    * any other local folder: ``sha256:`` and a hash of its config files
+      (``*.json``, ``*.txt``, ``*.model``: configs, tokenizer files and
+      ``model_index.json``, by relative path and content), so two folders with
+      different configs never share a revision.  Weight files are not hashed:
+      reading gigabytes for a record would cost more than the generation.
+    """
+    import hashlib
+
+    path = Path(location)
+    if path.is_dir():
+        if path.parent.name == "snapshots":
+            return path.name
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".txt", ".model")):
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes() + b"\0")
+        return "sha256:" + digest.hexdigest()
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(location, "model_index.json")
+    if isinstance(found, str):
+        snapshot = Path(found).parent
+        if snapshot.parent.name == "snapshots":
+            return snapshot.name
+    return None
 
 
 def check_local_weights(folder: str | os.PathLike[str]) -> None:
@@ -275,9 +297,9 @@ def validate_plan(plan: LoadPlan) -> list[str]:
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise UserError("device mps was requested but MPS is not available on this machine; use --device cpu or auto")
-    offload = (plan.offload or "none").strip().lower()
+    offload = str(plan.option("offload", "none")).strip().lower()
     if offload not in OFFLOAD_MODES:
-        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.offload!r})")
+        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.option('offload')!r})")
     if offload == "sequential" and kind == "cpu":
         raise UserError(
             "offload sequential streams weights to an accelerator and needs CUDA or MPS; "
@@ -285,7 +307,7 @@ def validate_plan(plan: LoadPlan) -> list[str]:
         )
     if offload in ("model", "group") and kind == "cpu":
         warnings.append(f"offload {offload} on a CPU saves no memory; it only runs the same code path")
-    dtype = resolve_dtype(plan.dtype, device)
+    dtype = resolve_dtype(plan.option("dtype", "auto"), device)
     if kind == "cpu" and dtype != torch.float32:
         warnings.append(f"{str(dtype).removeprefix('torch.')} on a CPU is slow and differs from float32 results")
     return warnings
@@ -307,7 +329,7 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     """
     import torch
 
-    offload = (plan.offload or "none").strip().lower()
+    offload = str(plan.option("offload", "none")).strip().lower()
     if offload == "none":
         pipe.to(device)
     elif offload == "model":
@@ -323,7 +345,7 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
     else:  # validate_plan refuses this first; kept for direct callers
-        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.offload!r})")
+        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.option('offload')!r})")
 
 
 def wants_vae_tiling(setting: bool | None, width: int, height: int, threshold: int = AUTO_TILING_PIXELS) -> bool:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -45,9 +44,11 @@ from wgp_hookspecs import (
     ModelFamily,
     ModelSpec,
     UserError,
+    resolve_seed,
 )
 
 from . import diffusion
+from .options import OPTION_GROUP
 
 #: How far (relative) an image's aspect ratio may be from the output's before a warning.
 ASPECT_TOLERANCE = 0.1
@@ -60,9 +61,10 @@ class DiffusersModel:
     :attr:`auto_tiling_pixels` as needed, and implement :meth:`pipeline_class`
     and :meth:`pipeline_kwargs` (usually as static methods that the family's
     tests also call, so a direct diffusers call is built the same way).
-    Optional hooks: :meth:`check_layout` (refuse weights of another model),
-    :meth:`check_images` (refuse a request's image combination) and
+    Optional hooks: :meth:`check_layout` (refuse weights of another model) and
     :meth:`prepare` (configure the pipeline for one request, e.g. its scheduler).
+    Request rules are not checked here: the parameter schema and the family's
+    ``check`` run once, at the door, before a job is queued.
     """
 
     #: Image parameters -> pipeline arguments, e.g. ``{"image_start": "image"}``.
@@ -83,6 +85,8 @@ class DiffusersModel:
         # a second pipeline over the same components.
         self._pipelines: dict[type, Any] = {type(pipe): pipe}
         self._offload_owner: Any = pipe
+        #: What the weights were (see :func:`~wgp_diffusers.diffusion.weights_revision`); the record keeps it.
+        self.weights_revision: str | None = None
 
     # ----------------------------------------------------------------- family hooks
 
@@ -100,9 +104,6 @@ class DiffusersModel:
     def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
         """Raise :class:`UserError` when the loaded weights are not ``spec``'s layout."""
 
-    def check_images(self, images: Mapping[str, Any]) -> None:
-        """Raise :class:`UserError` when this model cannot run with these images."""
-
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
 
@@ -117,13 +118,15 @@ class DiffusersModel:
         """
         warnings = diffusion.validate_plan(plan)
         device = diffusion.resolve_device(plan.device)
-        dtype = diffusion.resolve_dtype(plan.dtype, device)
+        dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device)
         location = diffusion.resolve_weights(plan.weights or spec.weights)
         dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
         pipe = diffusion.load_pipeline(cls.pipeline_class(spec), location, dtypes)
         cls.check_layout(spec, pipe, location)
         diffusion.apply_offload(pipe, plan, device)
-        return cls(spec, plan, pipe, device, warnings)
+        model = cls(spec, plan, pipe, device, warnings)
+        model.weights_revision = diffusion.weights_revision(location)
+        return model
 
     def pipeline_for(self, with_image: bool) -> Any:
         """The pipeline that runs a request with (or without) conditioning images.
@@ -140,7 +143,7 @@ class DiffusersModel:
             pipe = cls(**base.components, **config)
             pipe.set_progress_bar_config(disable=True)
             self._pipelines[cls] = pipe
-        if pipe is not self._offload_owner and (self.plan.offload or "none") == "model":
+        if pipe is not self._offload_owner and self.plan.option("offload", "none") == "model":
             # Model offload chains hooks through one pipeline's components in its order;
             # re-chain them for the pipeline about to run.
             pipe.enable_model_cpu_offload(device=self.device)
@@ -155,14 +158,11 @@ class DiffusersModel:
             context.warn(warning)
         self.warnings.clear()
         params = {**self.spec.defaults(), **{k: v for k, v in request.params.items() if v is not None}}
-        seed = params.get("seed")
-        if seed is None:
-            seed = secrets.randbelow(2**63)
+        seed = resolve_seed(params.get("seed"))
         images = diffusion.load_images(params, self.image_arguments)
-        self.check_images(images)
         pipe = self.pipeline_for(bool(images))
         self.prepare(pipe, params)
-        tiled = diffusion.apply_vae_tiling(pipe, self.plan.vae_tiling, params["width"], params["height"], self.auto_tiling_pixels)
+        tiled = diffusion.apply_vae_tiling(pipe, self.plan.option("vae_tiling"), params["width"], params["height"], self.auto_tiling_pixels)
         output = pipe(
             **self.pipeline_kwargs(params, images),
             generator=diffusion.seeded_generator(seed, self.device),
@@ -196,7 +196,7 @@ def standard_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
     ``prompt``, ``negative_prompt`` (when the request has one), ``height``,
     ``width``, ``steps`` -> ``num_inference_steps``, ``guidance`` ->
     ``guidance_scale``, and ``output_type="np"`` (float output that
-    :func:`~wgp_host.diffusion.to_uint8_video` / ``to_uint8_images`` convert).
+    :func:`~wgp_diffusers.diffusion.to_uint8_video` / ``to_uint8_images`` convert).
     A family adds its own (frames, images, ...) to the result.
     """
     kwargs: dict[str, Any] = {
@@ -226,7 +226,9 @@ def define_family(
 
     ``load`` is ``PACKAGE.pipeline:load`` and ``build_tiny`` is
     ``PACKAGE.tiny:build_tiny``, both :func:`deferred`, so building the family
-    (at registration) imports neither torch nor diffusers.
+    (at registration) imports neither torch nor diffusers.  The family takes the
+    plan options of :data:`OPTION_GROUP` (``--dtype``, ``--offload``,
+    ``--vae-tiling``), which this distribution registers once for all of them.
     """
     return ModelFamily(
         name=name,
@@ -235,8 +237,8 @@ def define_family(
         build_tiny=deferred(f"{package}.tiny:build_tiny"),
         check=check,
         description=description,
+        option_groups=(OPTION_GROUP,),
     )
-
 
 
 def registration_hook(family: ModelFamily) -> Callable[[Callable[[ModelFamily], None]], None]:
@@ -313,5 +315,6 @@ __all__ = [
     "deferred",
     "define_family",
     "image_size",
+    "registration_hook",
     "standard_kwargs",
 ]

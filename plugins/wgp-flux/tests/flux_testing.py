@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from wgp_flux.plugin import FLUX_FAMILY
 from wgp_flux.specs import get_spec
+from wgp_diffusers.testing import load_tiny
 from wgp_hookspecs import GenerationRequest, LoadPlan
 
 from wgp_host.testing import Recorder
@@ -27,7 +28,7 @@ def request_params(model_id: str, reference: str | None = None, **changes: Any) 
 
 
 def load(model_id: str, folder: str, **plan: Any):
-    return FLUX_FAMILY.load(get_spec(model_id), LoadPlan(**{"weights": folder, "device": "cpu", **plan}))
+    return load_tiny(FLUX_FAMILY, get_spec(model_id), folder, **plan)
 
 
 def generate(model, params: dict, recorder: Recorder | None = None):

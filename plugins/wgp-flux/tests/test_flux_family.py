@@ -134,7 +134,7 @@ def test_check_refuses_unreadable_reference(tmp_path, wgp_test_images):
 def test_vae_tiling_stays_off_at_default_size():
     from wgp_flux.pipeline import FluxModel
 
-    from wgp_host.diffusion import wants_vae_tiling
+    from wgp_diffusers.diffusion import wants_vae_tiling
 
     assert not wants_vae_tiling(None, 1024, 1024, FluxModel.auto_tiling_pixels)
     assert wants_vae_tiling(None, 4096, 4096, FluxModel.auto_tiling_pixels)

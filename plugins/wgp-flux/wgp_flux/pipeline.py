@@ -2,7 +2,7 @@
 
 The first module of this plugin that imports torch and diffusers; the host
 reaches it only through ``load``.  Loading, generating and unloading are
-:class:`wgp_host.diffusers_family.DiffusersModel`'s; :class:`FluxModel` says
+:class:`wgp_diffusers.DiffusersModel`'s; :class:`FluxModel` says
 which pipeline runs a model, how a request becomes its call
 (:meth:`FluxModel.pipeline_kwargs`, also used by the tests' direct calls) and
 which weights fit which id.
@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import diffusers
 from wgp_hookspecs import LoadPlan, ModelSpec, UserError
 
-from wgp_host.diffusers_family import DiffusersModel, standard_kwargs
+from wgp_diffusers import DiffusersModel, standard_kwargs
 
 
 class FluxModel(DiffusersModel):
@@ -60,10 +60,6 @@ class FluxModel(DiffusersModel):
                 f"weights at {location} do not match {spec.id}: the transformer {have} a guidance embedding "
                 f"(FLUX.1-dev and Kontext have one, FLUX.1-schnell does not)"
             )
-
-    def check_images(self, images: Mapping[str, Any]) -> None:
-        if self.spec.options.get("pipeline") == "kontext" and "image" not in images:
-            raise UserError(f"{self.spec.id} edits a reference image: pass --image-start IMAGE")
 
 
 def load(spec: ModelSpec, plan: LoadPlan) -> FluxModel:

@@ -8,7 +8,7 @@ builder need to know about each checkpoint.  Data only: no torch, no numpy.
 
 from __future__ import annotations
 
-from wgp_hookspecs import ModelSpec, Param
+from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
 T2I = "text-to-image"
 EDIT = "image-editing"
@@ -18,7 +18,7 @@ def _params(*, steps: int, guidance: float, max_sequence_length: int, reference:
     """The parameter schema of one model; ``reference`` adds Kontext's image to edit and its resize switch."""
     params = [
         Param("prompt", "str", required=True, help="what the image shows" + (" after the edit" if reference else "")),
-        Param("seed", "int", minimum=0, maximum=2**63 - 1, help="random seed; random when omitted"),
+        SEED_PARAM,
         Param("width", "int", default=1024, minimum=16, multiple_of=16, help="image width in pixels"),
         Param("height", "int", default=1024, minimum=16, multiple_of=16, help="image height in pixels"),
         Param("steps", "int", default=steps, minimum=1, maximum=1000, help="denoising steps"),

@@ -1,11 +1,8 @@
-"""Registers the ``lora`` adapter (``--lora``, ``--lora-preset``) and ``wgp loras``."""
+"""Registers the ``lora`` adapter (``--lora``, ``--lora-preset``); ``wgp loras`` is in :mod:`.command`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
-
-import click
 
 from wgp_hookspecs import Adapter, AdapterOption, GenerationContext, GenerationRequest, UserError, hookimpl
 
@@ -50,33 +47,3 @@ class LoraAdapter(Adapter):
 @hookimpl
 def register_adapters(register: Any) -> None:
     register(LoraAdapter)
-
-
-@hookimpl
-def register_commands(cli: Any) -> None:
-    @cli.command()
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.option("--model", "model_id", metavar="MODEL", help="Only the LoRAs for MODEL's family.")
-    def loras(as_json: bool, model_id: str | None) -> None:
-        """List the LoRAs available per model family."""
-        from wgp_host.plugins import get_host
-        from wgp_host.runtime import initialize_runtime
-
-        runtime = initialize_runtime()
-        host = get_host()
-        manager = host.adapter("lora").manager
-        if model_id:
-            families = [host.model(model_id)[0].name]
-        else:
-            families = sorted(set(manager.families(runtime.config)) | {f for f in host.registry.families})
-        rows = []
-        for family in families:
-            for name, path in manager.available(family, runtime.config).items():
-                rows.append({"family": family, "name": name, "path": str(path), "bytes": path.stat().st_size})
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        if not rows:
-            click.echo(f"no LoRAs found (folders: {', '.join(str(manager.folder(f, runtime.config)) for f in families)})")
-        for row in rows:
-            click.echo(f"{row['family']:<10} {row['name']:<40} {row['bytes']:>12}  {row['path']}")

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from diffusers.utils import load_image
+from wgp_diffusers.testing import load_tiny
 from wgp_hookspecs import GenerationRequest, LoadPlan
 from wgp_ltx.plugin import LTX_FAMILY
 from wgp_ltx.specs import LTX_MODELS
@@ -24,7 +25,7 @@ def request_params(**changes: Any) -> dict:
 
 
 def load(folder: str, **plan: Any):
-    return LTX_FAMILY.load(SPEC, LoadPlan(**{"weights": folder, "device": "cpu", **plan}))
+    return load_tiny(LTX_FAMILY, SPEC, folder, **plan)
 
 
 def generate(model, params: dict, recorder: Recorder | None = None):

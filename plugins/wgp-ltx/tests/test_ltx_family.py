@@ -9,7 +9,7 @@ from wgp_hookspecs import ParameterError, UserError
 from wgp_ltx.plugin import LTX_FAMILY
 from wgp_ltx.tiny import build_tiny_pipeline
 
-from wgp_host.diffusers_tiny import save_tiny_pipeline
+from wgp_diffusers.tiny import save_tiny_pipeline
 from wgp_host.testing import Recorder, heavy_imports, registered_families
 
 MODEL = "ltx-video"

@@ -1,7 +1,7 @@
 """Loading and running LTX-Video with diffusers.
 
 The first module of this plugin that imports torch and diffusers.  Loading,
-generating and unloading are :class:`wgp_host.diffusers_family.DiffusersModel`'s;
+generating and unloading are :class:`wgp_diffusers.DiffusersModel`'s;
 :class:`LTXModel` says which pipeline runs a request (text to video, or image
 to video when ``image_start`` is given, over the same loaded components) and
 how a request becomes its call (:meth:`LTXModel.pipeline_kwargs`).
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import diffusers
 from wgp_hookspecs import LoadPlan, ModelSpec
 
-from wgp_host.diffusers_family import DiffusersModel, standard_kwargs
+from wgp_diffusers import DiffusersModel, standard_kwargs
 
 
 class LTXModel(DiffusersModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 from wgp_hookspecs import ModelSpec
 
-from wgp_host.diffusers_family import aspect_warning, define_family, image_size, registration_hook
+from wgp_diffusers import aspect_warning, define_family, image_size, registration_hook
 
 from .specs import LTX_MODELS
 

@@ -9,7 +9,7 @@ Data only: no torch, no numpy.
 
 from __future__ import annotations
 
-from wgp_hookspecs import ModelSpec, Param
+from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
 T2V = "text-to-video"
 I2V = "image-to-video"
@@ -20,7 +20,7 @@ NEGATIVE_PROMPT = "worst quality, inconsistent motion, blurry, jittery, distorte
 LTX_PARAMS: tuple[Param, ...] = (
     Param("prompt", "str", required=True, help="what the video shows (long, detailed prompts work best)"),
     Param("negative_prompt", "str", default=NEGATIVE_PROMPT, help="what to steer away from"),
-    Param("seed", "int", minimum=0, maximum=2**63 - 1, help="random seed; random when omitted"),
+    SEED_PARAM,
     Param("width", "int", default=704, minimum=32, multiple_of=32, help="frame width in pixels"),
     Param("height", "int", default=480, minimum=32, multiple_of=32, help="frame height in pixels"),
     Param("frames", "int", default=161, minimum=1, multiple_of=8, remainder=1, help="number of frames (8n+1)"),

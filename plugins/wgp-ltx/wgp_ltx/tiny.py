@@ -20,7 +20,7 @@ from diffusers import (
 )
 from wgp_hookspecs import ModelSpec
 
-from wgp_host.diffusers_tiny import (
+from wgp_diffusers.tiny import (
     save_tiny_pipeline,
     seeded_weights,
     tiny_t5_encoder,

@@ -1,8 +1,9 @@
 """``wgp matanyone``: a matting job from friendly flags, run like ``wgp run``.
 
-The flags become a normal job (``wgp_host.submit.build_job``) that runs through the
-same in-process queue path as ``wgp run``: same progress events, cancel, writers,
-manifest and exit codes.  Only click is imported here; the rest when it runs.
+The flags become a normal job that the host runs (``Host.run_job``) through the
+same in-process queue path as ``wgp run``: validation at the door, progress
+events, cancel, writers, manifest and exit codes.  Declared as a ``wgp.commands``
+entry point; only click and wgp_hookspecs are imported here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from wgp_hookspecs import UserError
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, Host, JobOptions, UserError
 
 OUTPUTS = ("foreground", "alpha", "rgba", "rgba_video", "greenscreen", "audio")
 DEFAULT_OUTPUTS = "foreground,alpha,audio"
@@ -61,8 +62,8 @@ def plan_outputs(outputs: list[str], config_writers: list[str], extra_writers: t
 @click.option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Where outputs go (default: config output_dir).")
 @click.option("--writer", "writers", multiple=True, metavar="NAME", help="Extra writer to run (e.g. manifest); repeatable.")
-@click.option("--metadata-mode", type=click.Choice(["embedded", "json", "none"]), help="Where the generation record goes.")
-@click.option("--progress", type=click.Choice(["auto", "console", "jsonl", "none"]), default=None, help="Progress display (auto: a bar on a terminal).")
+@click.option("--metadata-mode", type=click.Choice(METADATA_MODES), help="Where the generation record goes.")
+@click.option("--progress", type=click.Choice(PROGRESS_MODES), default=None, help="Progress display (auto: a bar on a terminal).")
 @click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file to use.")
@@ -72,21 +73,16 @@ def matanyone(ctx: click.Context, video: str, mask: str, start_frame: int, end_f
               output_dir: str | None, writers: tuple[str, ...], metadata_mode: str | None, progress: str | None,
               events_file: str | None, as_json: bool, config_file: str | None) -> None:
     """Video matting with MatAnyone: foreground, alpha, RGBA and audio from a video and a mask."""
-    from wgp_host.cli import run_job
-    from wgp_host.plugins import get_host
-    from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
-
+    host: Host = ctx.obj
     wanted = parse_outputs(outputs)
-    runtime = initialize_runtime(config_file)
-    host = get_host()
-    job_writers, matte_outputs = plan_outputs(wanted, list(runtime.get("writers", []) or []), writers)
+    config = host.config(config_file)
+    job_writers, matte_outputs = plan_outputs(wanted, list(config.get("writers") or []), writers)
     settings = {
         "video": video, "mask": mask, "start_frame": start_frame, "end_frame": end_frame, "erode": erode,
         "dilate": dilate, "warmup": warmup, "invert": invert, "foreground": "foreground" in wanted,
         "greenscreen": "greenscreen" in wanted, "prompt": Path(video).stem,
     }
-    opts = SubmitOptions(
+    options = JobOptions(
         model="matanyone",
         set_items=tuple(f"{key}={value}" for key, value in settings.items() if value is not None),
         output_dir=output_dir,
@@ -96,11 +92,8 @@ def matanyone(ctx: click.Context, video: str, mask: str, start_frame: int, end_f
         device=device,
         writer_options={"alpha_codec": alpha_codec, "matte_outputs": matte_outputs or None},
     )
-    job, warnings = build_job(host, runtime, opts)
-    for warning in warnings:
-        print(f"wgp: warning: {warning}", file=sys.stderr)
     _log_info_to_stderr()
-    ctx.exit(run_job(host, runtime, job, progress or runtime.get("progress", "auto"), events_file, as_json))
+    ctx.exit(host.run_job(options, config_file=config_file, progress=progress, events_file=events_file, as_json=as_json))
 
 
 def _log_info_to_stderr() -> None:

@@ -52,10 +52,8 @@ def resolve_device(name: str) -> Any:
 def load(spec: ModelSpec, plan: LoadPlan) -> MatAnyoneModel:
     if not plan.weights:
         raise UserError(NO_WEIGHTS)
-    if plan.dtype not in ("auto", "fp32"):
-        raise UserError(f"matanyone runs in fp32 only (got --dtype {plan.dtype})")
-    if plan.offload not in ("none", None):
-        raise UserError("matanyone does not offload (35M parameters): use --offload none")
+    # --dtype and --offload are diffusers plan options: the host refuses them for this
+    # family (fp32 only, 35M parameters: nothing to offload) before anything loads.
     path = Path(plan.weights).expanduser()
     if not path.exists():
         raise UserError(f"MatAnyone weights not found at {plan.weights}: wgp loads local files only. {NO_WEIGHTS}")

@@ -1,4 +1,4 @@
-"""Registers the ``matanyone`` family and the ``wgp matanyone`` command.
+"""Registers the ``matanyone`` family (``wgp matanyone`` is a ``wgp.commands`` entry point: :mod:`.command`).
 
 Registration stays cheap (``wgp --help`` calls it): descriptors only.  torch is
 imported by ``load`` and ``build_tiny``; PyAV and Pillow by ``check``.
@@ -71,10 +71,3 @@ FAMILY = ModelFamily(
 @hookimpl
 def register_model_families(register: Any) -> None:
     register(FAMILY)
-
-
-@hookimpl
-def register_commands(cli: Any) -> None:
-    from .command import matanyone
-
-    cli.add_command(matanyone)

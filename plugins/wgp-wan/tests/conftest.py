@@ -13,7 +13,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 try:  # the host is a dependency; in a bare checkout use the repository root
-    import wgp_host.diffusion  # noqa: F401
+    import wgp_diffusers  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the install
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 

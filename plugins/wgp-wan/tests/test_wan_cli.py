@@ -67,24 +67,13 @@ def test_wgp_run_equals_direct_diffusers_call_losslessly(tiny_t2v, cli_env, tmp_
     assert np.array_equal(ours, direct)
 
 
-def test_second_job_does_not_reload(tiny_t2v, wgp_env, tmp_path):
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
-    from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
-
-    host, runtime = get_host(), initialize_runtime()
-    events = []
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
+def test_second_job_does_not_reload(tiny_t2v, wgp_queue, tmp_path):
     for seed in (1, 2):
-        job, _ = build_job(host, runtime, SubmitOptions(
+        wgp_queue.submit(
             model=MODEL, model_path=str(tiny_t2v), output_dir=str(tmp_path), writers=("video",),
-            params={"prompt": "fox", "seed": seed, "width": 32, "height": 32, "frames": 5, "steps": 2}))
-        controller.submit(job)
-    outcomes = controller.drain()
+            params={"prompt": "fox", "seed": seed, "width": 32, "height": 32, "frames": 5, "steps": 2})
+    outcomes = wgp_queue.drain()
+    events = wgp_queue.events
     assert [o.state for o in outcomes] == ["finished", "finished"]
     assert [e.event for e in events].count("model.loaded") == 1
     assert [e.fields["model_reused"] for e in events if e.event == "job.finished"] == [False, True]

@@ -15,6 +15,7 @@ from diffusers import (
     WanPipeline,
 )
 from wan_testing import SMALL, Recorder, request_params
+from wgp_diffusers.testing import load_tiny
 from wgp_hookspecs import (
     GenerationRequest,
     JobCancelled,
@@ -31,7 +32,7 @@ from wgp_wan.pipeline import (
 from wgp_wan.plugin import WAN_FAMILY
 from wgp_wan.specs import WAN_MODEL_IDS, get_spec
 
-from wgp_host.diffusion import to_uint8_video
+from wgp_diffusers.diffusion import to_uint8_video
 from wgp_host.testing import heavy_imports, registered_families
 
 IMAGE_IDS = ("wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.1-flf2v-14b", "wan2.2-i2v-a14b")
@@ -39,7 +40,7 @@ A14B_IDS = ("wan2.2-t2v-a14b", "wan2.2-i2v-a14b")
 
 
 def load(model_id: str, folder: str, **plan):
-    return WAN_FAMILY.load(get_spec(model_id), LoadPlan(**{"weights": folder, "device": "cpu", **plan}))
+    return load_tiny(WAN_FAMILY, get_spec(model_id), folder, **plan)
 
 
 def generate(model, params: dict, recorder: Recorder | None = None):
@@ -296,7 +297,7 @@ def test_cuda_plan_refused_before_loading(tmp_path):
 @pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="needs a CPU-only machine")
 def test_sequential_offload_without_accelerator_refused(tmp_path):
     with pytest.raises(UserError, match="sequential.*needs CUDA or MPS"):
-        WAN_FAMILY.load(get_spec("wan2.1-t2v-1.3b"), LoadPlan(weights=str(tmp_path / "missing"), offload="sequential"))
+        WAN_FAMILY.load(get_spec("wan2.1-t2v-1.3b"), LoadPlan(weights=str(tmp_path / "missing"), options={"offload": "sequential"}))
 
 
 def test_unknown_offload_and_dtype_refused(tmp_path):

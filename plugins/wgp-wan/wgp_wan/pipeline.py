@@ -7,8 +7,8 @@ A direct diffusers user and wgp must get the same frames from the same
 request, so the three places where wgp turns a request into a diffusers call
 are public and used by the tests' direct calls too:
 :func:`pipeline_kwargs` (the call's keyword arguments), :func:`configure_scheduler`
-(the flow shift) and :func:`wgp_host.diffusion.to_uint8_video` (the frames).
-Loading, generating and unloading are :class:`wgp_host.diffusers_family.DiffusersModel`'s;
+(the flow shift) and :func:`wgp_diffusers.diffusion.to_uint8_video` (the frames).
+Loading, generating and unloading are :class:`wgp_diffusers.DiffusersModel`'s;
 :class:`WanModel` adds Wan's image rules, flow shift and layout checks.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import diffusers
 from wgp_hookspecs import GenerationRequest, LoadPlan, ModelSpec, UserError
 
-from wgp_host import diffusion
-from wgp_host.diffusers_family import DiffusersModel, standard_kwargs
+from wgp_diffusers import diffusion
+from wgp_diffusers import DiffusersModel, standard_kwargs
 
 #: Components the published Wan recipes keep in float32 when the rest runs in half precision.
 FLOAT32_COMPONENTS = ("vae", "image_encoder")
@@ -112,12 +112,6 @@ class WanModel(DiffusersModel):
     pipeline_class = staticmethod(pipeline_class)
     pipeline_kwargs = staticmethod(pipeline_kwargs)
     check_layout = staticmethod(check_layout)
-
-    def check_images(self, images: Mapping[str, Any]) -> None:
-        if "last_image" in images and "image" not in images:
-            raise UserError("image_end needs image_start as well")
-        if self.spec.options.get("pipeline") == "i2v" and "image" not in images:
-            raise UserError(f"{self.spec.id} needs a first frame: pass --image-start IMAGE")
 
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         configure_scheduler(pipe, params.get("flow_shift"))

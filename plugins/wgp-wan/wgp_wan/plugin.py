@@ -8,7 +8,7 @@ import torch and diffusers when they are first called.
 from __future__ import annotations
 
 
-from wgp_host.diffusers_family import define_family, registration_hook
+from wgp_diffusers import define_family, registration_hook
 
 from .checks import check
 from .specs import WAN_MODELS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wgp_hookspecs import ModelSpec, Param
+from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
 T2V = "text-to-video"
 I2V = "image-to-video"
@@ -35,7 +35,7 @@ def _params(
     params = [
         Param("prompt", "str", required=True, help="what the video shows"),
         Param("negative_prompt", "str", default="", help="what to steer away from"),
-        Param("seed", "int", minimum=0, maximum=2**63 - 1, help="random seed; random when omitted"),
+        SEED_PARAM,
         Param("width", "int", default=width, minimum=size_multiple, multiple_of=size_multiple, help="frame width in pixels"),
         Param("height", "int", default=height, minimum=size_multiple, multiple_of=size_multiple, help="frame height in pixels"),
         Param("frames", "int", default=frames, minimum=1, multiple_of=4, remainder=1, help="number of frames (4n+1)"),

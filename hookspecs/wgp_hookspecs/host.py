@@ -1,0 +1,96 @@
+"""The host interface: what a plugin may ask of the host, without importing it.
+
+The host hands a :class:`Host` to plugin commands (as the click context's
+``obj``, and as the ``host`` argument of ``register_commands``).  It is the only
+way a plugin reaches runtime state: the configuration, the runtime directories,
+the registered models and adapters, and running a job through the one code path
+every job takes (validation at the door, the in-process queue, progress sinks,
+Ctrl-C as cancel, the writers and the exit codes of ``wgp run``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .types import Adapter, ModelFamily, ModelSpec
+
+
+@dataclass
+class JobOptions:
+    """Everything ``wgp run`` / ``wgp queue add`` accept, before validation.
+
+    ``params`` are schema parameters by name (``prompt``, ``steps``, ...);
+    ``set_items`` are ``KEY=VALUE`` strings typed by the schema; ``plan_options``
+    are values of registered plan options by name (``dtype``, ``offload``, ...);
+    ``adapter_options`` are adapters' own options by name (``lora``, ...).
+    Anything left ``None`` comes from the settings file, the config or the
+    family's defaults, in that order.
+    """
+
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    set_items: tuple[str, ...] = ()
+    resolution: str | None = None
+    settings: str | None = None
+    from_file: str | None = None
+    output_dir: str | None = None
+    writers: tuple[str, ...] = ()
+    metadata_mode: str | None = None
+    model_path: str | None = None
+    device: str | None = None
+    plan_options: dict[str, Any] = field(default_factory=dict)
+    writer_options: dict[str, Any] = field(default_factory=dict)
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+
+
+class Host(ABC):
+    """The host as a plugin sees it.  Every method is cheap until it is used:
+    plugins are loaded, and the config read, on first need."""
+
+    @abstractmethod
+    def config(self, config_file: str | None = None) -> Mapping[str, Any]:
+        """The effective configuration (defaults < config file < ``WGP_*`` environment).
+
+        ``config_file`` is a ``--config`` given to the plugin's command; None uses
+        the usual lookup (``WGP_CONFIG``, ``WGP_HOME``, the user config folder).
+        """
+
+    @abstractmethod
+    def directory(self, name: str, config_file: str | None = None) -> Path:
+        """A runtime directory by config key (``output_dir``, ``state_dir``, ``loras_root``,
+        ``models_dir``), absolute and created."""
+
+    @abstractmethod
+    def model(self, model_id: str) -> tuple[ModelFamily, ModelSpec]:
+        """The family and spec of a registered model id; a UserError names the known ids."""
+
+    @abstractmethod
+    def families(self) -> list[str]:
+        """Names of the registered model families, sorted."""
+
+    @abstractmethod
+    def adapter(self, name: str) -> Adapter:
+        """The process-wide instance of a registered adapter (adapters keep caches between jobs)."""
+
+    @abstractmethod
+    def run_job(
+        self,
+        options: JobOptions,
+        *,
+        config_file: str | None = None,
+        progress: str | None = None,
+        events_file: str | None = None,
+        as_json: bool = False,
+    ) -> int:
+        """Validate ``options`` into a job and run it in-process as ``wgp run`` does.
+
+        Bad input raises :class:`~wgp_hookspecs.UserError` before anything runs (the CLI
+        prints one line, exit status 2).  Warnings print once on stderr; progress goes
+        to ``progress`` (``auto``, ``console``, ``jsonl``, ``none``; default from the
+        config) and ``events_file``; Ctrl-C or SIGTERM cancel.  Returns the exit
+        status: 0 finished, 1 failed, 2 bad input found while running, 130 cancelled.
+        """

@@ -1,0 +1,55 @@
+"""The plan options every diffusers family shares, registered once by this plugin.
+
+A family takes them by listing :data:`OPTION_GROUP` in ``ModelFamily.option_groups``
+(:func:`~wgp_diffusers.define_family` does).  Each option's :class:`~wgp_hookspecs.Param`
+owns its choices and default: click offers them, the host validates against them,
+and :mod:`wgp_diffusers.diffusion` reads the value from ``plan.options``.
+Torch-free: ``wgp --help`` imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from wgp_hookspecs import Param, PlanOption, hookimpl
+
+#: The option group of diffusers families.
+OPTION_GROUP = "diffusers"
+
+#: Offload strategies (see :func:`wgp_diffusers.diffusion.apply_offload`).
+OFFLOAD_MODES = ("none", "model", "group", "sequential")
+
+#: dtype names a plan may use, with their torch attribute names.
+DTYPE_NAMES = {
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "fp32": "float32",
+    "bfloat16": "bfloat16",
+    "float16": "float16",
+    "float32": "float32",
+}
+
+PLAN_OPTIONS = (
+    PlanOption(
+        Param("dtype", "str", "auto", "Compute dtype (auto: bf16 on CUDA, fp16 on MPS, fp32 on CPU).",
+              choices=("auto", *DTYPE_NAMES)),
+        ("--dtype",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("offload", "str", "none", "Offloading strategy.", choices=OFFLOAD_MODES),
+        ("--offload",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("vae_tiling", "bool", None, "Decode in tiles (default: auto for large frames)."),
+        ("--vae-tiling/--no-vae-tiling",),
+        OPTION_GROUP,
+    ),
+)
+
+
+@hookimpl
+def register_plan_options(register: Callable[[PlanOption], None]) -> None:
+    for option in PLAN_OPTIONS:
+        register(option)

@@ -1,0 +1,61 @@
+"""``wgp run``'s engine: one job through a one-job in-memory queue, in this process.
+
+The same controller, runner, writers and events as a queue worker: there is no
+second code path.  Ctrl-C and SIGTERM cancel the job (a second one stops at once).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from typing import Any
+
+import click
+
+from wgp_hookspecs import UserError
+
+from .cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, human_size
+from .job import Job
+from .plugins import PluginHost
+from .runtime import Runtime
+
+
+def run_job(host: PluginHost, runtime: Runtime, job: Job, progress: str, events_file: str | None, as_json: bool) -> int:
+    """Run ``job`` and report it on stdout/stderr; returns the exit status."""
+    from .queue.controller import QueueController
+    from .runner import Runner
+    from .submit import make_channel
+
+    channel = make_channel(host, progress, events_file, runtime.get("progress_sinks", []))
+    backend = host.registry.queue_backends.get("memory")
+    if backend is None:
+        raise UserError("the in-process queue backend 'memory' is disabled; wgp run needs it")
+    controller = QueueController(backend({}), Runner(host, runtime.get("model_paths", {})), channel)
+    controller.submit(job)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if not controller.cancel_current("interrupted (Ctrl-C)"):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        outcome = controller.run_next()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        channel.close()
+    assert outcome is not None
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), default=str))
+    if outcome.state == "finished":
+        if not as_json:
+            for artifact in outcome.artifacts:
+                click.echo(f"wrote {artifact.path} ({artifact.role}, {human_size(artifact.bytes)})")
+        return 0
+    if outcome.state == "cancelled":
+        print("wgp: cancelled; nothing was written", file=sys.stderr)
+        return EXIT_CANCELLED
+    print(f"wgp: error: {outcome.error}", file=sys.stderr)
+    return EXIT_USAGE if outcome.user_error else EXIT_FAILED

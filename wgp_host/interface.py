@@ -1,0 +1,70 @@
+"""The host as plugins see it: :class:`wgp_hookspecs.Host`, implemented once.
+
+Plugin commands receive it as the click context's ``obj`` (and the
+``register_commands`` hook as its ``host`` argument).  Creating one is free:
+plugins are loaded and the config read only when a method needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from wgp_hookspecs import Host, JobOptions
+
+
+class PluginFacingHost(Host):
+    """:class:`wgp_hookspecs.Host` over the process-wide plugin host and runtime."""
+
+    def _plugins(self) -> Any:
+        from .plugins import get_host
+
+        return get_host()
+
+    def _runtime(self, config_file: str | None) -> Any:
+        from .runtime import initialize_runtime
+
+        return initialize_runtime(config_file)
+
+    def config(self, config_file: str | None = None) -> Mapping[str, Any]:
+        return dict(self._runtime(config_file).config)
+
+    def directory(self, name: str, config_file: str | None = None) -> Path:
+        from .runtime import DIR_KEYS
+
+        if name not in DIR_KEYS:
+            raise KeyError(f"{name!r} is not a runtime directory; known: {', '.join(DIR_KEYS)}")
+        return Path(self._runtime(config_file).config[name])
+
+    def model(self, model_id: str) -> Any:
+        return self._plugins().model(model_id)
+
+    def families(self) -> list[str]:
+        return sorted(self._plugins().registry.families)
+
+    def adapter(self, name: str) -> Any:
+        return self._plugins().adapter(name)
+
+    def run_job(
+        self,
+        options: JobOptions,
+        *,
+        config_file: str | None = None,
+        progress: str | None = None,
+        events_file: str | None = None,
+        as_json: bool = False,
+    ) -> int:
+        from .inprocess import run_job
+        from .submit import build_job
+
+        runtime = self._runtime(config_file)
+        host = self._plugins()
+        job, warnings = build_job(host, runtime, options)
+        print_warnings(warnings)
+        return run_job(host, runtime, job, progress or runtime.get("progress", "auto"), events_file, as_json)
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"wgp: warning: {warning}", file=sys.stderr)
