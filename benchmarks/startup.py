@@ -1,8 +1,9 @@
 """Start-up time of the wgp CLI in fresh processes, against `python -c pass`.
 
 Prints JSON: median and p90 wall milliseconds per command, and whether torch
-was imported (it must not be).  Target: `wgp --help` under 150 ms median with
-every first-party plugin installed.
+was imported (it must not be).  Target: `wgp --help` at most 100 ms median with
+every first-party plugin installed (plugin commands are listed from cached
+entry-point metadata; no plugin module is imported).
 
     python benchmarks/startup.py [--runs 15]
 """
@@ -50,6 +51,8 @@ def main() -> None:
     if wgp is None:
         sys.exit("wgp is not installed in this environment")
     env = dict(os.environ, WGP_HOME=tempfile.mkdtemp(prefix="wgp-bench-"))
+    # An installed program runs from bytecode: let the warm-up runs write it, as pip's install does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     results = {}
     for name, argv in COMMANDS.items():
         argv = [wgp, *argv[1:]] if argv[0] == "wgp" else argv
@@ -68,7 +71,7 @@ def main() -> None:
         "runs": args.runs,
         "plugins": sorted(p["distribution"] for p in plugins),
         "help_imports_torch": imports_torch(env),
-        "target_help_median_ms": 150,
+        "target_help_median_ms": 100,
         "results": results,
     }, indent=2))
 

@@ -137,7 +137,6 @@ def test_legacy_keys_are_migrated_with_a_note(wgp_env, tmp_path, capsys):
 @pytest.mark.parametrize("content, needle", [
     ("{oops", "not valid JSON"),
     ("[1, 2]", "must hold a JSON object"),
-    ('{"metadata_mode": "xml"}', "metadata_mode must be"),
     ('{"writers": "video"}', "'writers' must be a list"),
 ])
 def test_bad_config_is_a_user_error(wgp_env, tmp_path, content, needle):
@@ -163,3 +162,13 @@ def test_config_commands(wgp_cli, wgp_env):
     assert result.output.strip() == str(wgp_env / "wgp_config.json")
     shown = json.loads(wgp_cli("config", "show").output)
     assert shown["config"]["output_dir"] == str(wgp_env / "outputs")
+
+
+def test_a_bad_metadata_mode_in_the_config_is_refused_where_jobs_are_built(wgp_cli, wgp_env):
+    """One owner: the door (build_job) checks the effective mode, from the flag, the config or a plugin."""
+    wgp_env.mkdir(parents=True, exist_ok=True)
+    (wgp_env / "wgp_config.json").write_text('{"metadata_mode": "xml"}')
+    assert wgp_cli("config", "show").exit_code == 0  # reading the config is not running a job
+    result = wgp_cli("run", "-m", "echo", "-p", "x")
+    assert result.exit_code == 2
+    assert "metadata mode must be one of embedded, json, none (got 'xml'" in result.output

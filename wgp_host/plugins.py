@@ -34,6 +34,8 @@ import pluggy
 
 from wgp_hookspecs import SEED_PARAM, Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
 
+from .plugin_env import PluginError, blocked, entry_point_allowed, env_flag, norm
+
 HOST_DISTRIBUTION = "wgp-host"
 
 #: The host's default plugins: name -> module.  Registered like any other plugin.
@@ -56,10 +58,6 @@ REGISTRATION_HOOKS = (
     "register_queue_backends",
     "register_plan_options",
 )
-
-
-class PluginError(Exception):
-    """Raised in strict mode, or for a plugin problem the caller must see."""
 
 
 @dataclass
@@ -92,31 +90,6 @@ class PluginInfo:
             "error": self.error,
             "default": self.default,
         }
-
-
-def _names(env: str) -> set[str] | None:
-    raw = os.environ.get(env)
-    if raw is None:
-        return None
-    return {_norm(n) for n in raw.split(",") if n.strip()}
-
-
-def _norm(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
-
-
-def entry_point_allowed(name: str, distribution: str) -> bool:
-    """Whether an installed distribution's entry point may load: not blocked by
-    ``WGP_DISABLED_PLUGINS`` and, when ``WGP_LOAD_PLUGINS`` is set, allowed by it."""
-    names = {_norm(name), _norm(distribution)}
-    if names & (_names("WGP_DISABLED_PLUGINS") or set()):
-        return False
-    allow = _names("WGP_LOAD_PLUGINS")
-    return allow is None or bool(names & allow)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
 class Registry:
@@ -193,8 +166,8 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.registry = Registry()
-        self.strict = _env_flag("WGP_STRICT_PLUGINS")
-        self.trace = _env_flag("WGP_TRACE_PLUGINS")
+        self.strict = env_flag("WGP_STRICT_PLUGINS")
+        self.trace = env_flag("WGP_TRACE_PLUGINS")
         self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
         self.commands_registered = False
         self._adapter_instances: dict[str, Any] = {}
@@ -209,7 +182,7 @@ class PluginHost:
             # The allow-list narrows which installed distributions run; the host's
             # defaults and explicitly passed plugins are not "installed", and
             # dropping the defaults would leave a run with no writer at all.
-            return not {_norm(name), _norm(distribution)} & (_names("WGP_DISABLED_PLUGINS") or set())
+            return not blocked(name, distribution)
         # The same rule as for lazily listed plugin commands, so the two never disagree.
         return entry_point_allowed(name, distribution)
 
@@ -295,12 +268,12 @@ class PluginHost:
         """Attach each ``wgp.commands`` entry point to its distribution's info (metadata only)."""
         from .commands import lazy_commands
 
-        by_dist = {_norm(i.distribution): i for i in self.plugins.values() if i.source == "entry-point"}
+        by_dist = {norm(i.distribution): i for i in self.plugins.values() if i.source == "entry-point"}
         for entry in lazy_commands():
-            info = by_dist.get(_norm(entry.distribution))
+            info = by_dist.get(norm(entry.distribution))
             if info is None:  # a distribution with commands only
                 info = PluginInfo(entry.distribution, entry.distribution, entry.version)
-                self.plugins[info.name] = by_dist[_norm(entry.distribution)] = info
+                self.plugins[info.name] = by_dist[norm(entry.distribution)] = info
             info.commands.append(entry.name)
 
     def _each_impl(self, hook_name: str) -> Iterable[tuple[PluginInfo, Any]]:
@@ -576,7 +549,7 @@ def _entry_points() -> list[tuple[Any, str, str]]:
             continue
         dist_name = dist.metadata["Name"] or "?"
         for ep in eps:
-            key = (_norm(dist_name), ep.name)
+            key = (norm(dist_name), ep.name)
             if key in seen:  # the same distribution visible twice on sys.path
                 continue
             seen.add(key)

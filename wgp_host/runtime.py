@@ -73,8 +73,6 @@ def _default_config(home: Path | None) -> dict[str, Any]:
         "max_retries": 1,
         "control_port": 0,
         "device": "auto",
-        "dtype": "auto",
-        "offload": "none",
     }
 
 
@@ -235,8 +233,8 @@ def initialize_runtime(
 
 
 def _validate(config: dict[str, Any]) -> None:
-    if config.get("metadata_mode") not in ("embedded", "json", "none"):
-        raise UserError(f"metadata_mode must be embedded, json or none (got {config.get('metadata_mode')!r})")
+    # metadata_mode is checked where a job is built (wgp_host.submit), the one place that
+    # sees the flag, the config and what a plugin passes alike.
     if not isinstance(config.get("writers"), list):
         raise UserError("config key 'writers' must be a list of writer names")
     for key in ("defaults", "model_defaults", "model_paths"):

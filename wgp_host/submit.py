@@ -76,7 +76,8 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
     if metadata_mode not in METADATA_MODES:
-        raise UserError(f"--metadata-mode: must be one of {', '.join(METADATA_MODES)} (got {metadata_mode!r})")
+        raise UserError(f"metadata mode must be one of {', '.join(METADATA_MODES)} (got {metadata_mode!r}; "
+                        "from --metadata-mode or config metadata_mode)")
     if metadata_mode == "json" and "sidecar" not in writers:
         if "sidecar" not in host.registry.writers:
             raise UserError("--metadata-mode json needs the 'sidecar' writer (install wgp-manifest)")

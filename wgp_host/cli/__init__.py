@@ -21,7 +21,7 @@ import click
 from wgp_hookspecs import UserError
 
 from .. import __version__
-from ..plugins import PluginError
+from ..plugin_env import PluginError
 from .common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
 from .config import config
 from .info import inspect, models, plugins, writers

@@ -9,11 +9,14 @@ first asked for (``wgp --help`` never does).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from wgp_hookspecs import JobOptions
 
 #: ``--video-codec`` values: the video writer's codecs.
 VIDEO_CODECS = ("h264", "h265", "vp9", "prores", "ffv1")
@@ -103,6 +106,8 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
 
 def job_options(kw: dict[str, Any]) -> JobOptions:
     """Pop the generation flags out of a command's keyword arguments into :class:`JobOptions`."""
+    from wgp_hookspecs import JobOptions
+
     return JobOptions(
         adapter_options={k.removeprefix("adapter__"): kw.pop(k) for k in list(kw) if k.startswith("adapter__")},
         plan_options={k.removeprefix("plan__"): kw.pop(k) for k in list(kw) if k.startswith("plan__")},

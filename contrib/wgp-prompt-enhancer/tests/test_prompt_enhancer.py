@@ -24,27 +24,20 @@ def lm(tmp_path_factory) -> Path:
 def session(wgp_env, lm, tmp_path):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"prompt_enhancer_model": str(lm)}))
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
     from wgp_host.runtime import initialize_runtime
+    from wgp_host.testing import InProcessQueue
 
-    host, runtime = get_host(), initialize_runtime(cfg)
-    events = []
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
-    return {"host": host, "runtime": runtime, "controller": controller, "events": events, "cfg": cfg, "out": tmp_path}
+    queue = InProcessQueue(runtime_=initialize_runtime(cfg))
+    return {"queue": queue, "host": queue.host, "runtime": queue.runtime, "events": queue.events, "cfg": cfg,
+            "out": tmp_path}
 
 
 def run(session, **adapter_options):
-    from wgp_host.submit import SubmitOptions, build_job
-
-    job, _ = build_job(session["host"], session["runtime"], SubmitOptions(
+    queue = session["queue"]
+    job = queue.submit(
         model="echo-image", params={"prompt": "a fox", "seed": 3, "steps": 1}, output_dir=str(session["out"] / "o"),
-        adapter_options=adapter_options))
-    session["controller"].submit(job)
-    return job, session["controller"].run_next()
+        adapter_options=adapter_options)
+    return job, queue.controller.run_next()
 
 
 def loads(session) -> int:
@@ -139,23 +132,17 @@ def test_captioner_describes_the_start_image_once(wgp_env, lm, tmp_path):
     cfg.write_text(json.dumps({"prompt_enhancer_model": str(lm), "prompt_enhancer_captioner": str(captioner)}))
     image = tmp_path / "start.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(image)
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
     from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
+    from wgp_host.testing import InProcessQueue
 
-    host, runtime = get_host(), initialize_runtime(cfg)
-    events = []
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
-    job, _ = build_job(host, runtime, SubmitOptions(
+    queue = InProcessQueue(runtime_=initialize_runtime(cfg))
+    job, _ = queue.build(
         model="echo", params={"prompt": "a fox", "image_start": str(image), "frames": 2, "steps": 1},
-        output_dir=str(tmp_path / "o"), adapter_options={"enhance_prompt": True}))
+        output_dir=str(tmp_path / "o"), adapter_options={"enhance_prompt": True})
     assert job.adapters["prompt_enhancer"]["captioner"] == str(captioner)
-    controller.submit(job)
-    outcome = controller.run_next()
+    queue.controller.submit(job)
+    outcome = queue.controller.run_next()
+    events = queue.events
     payload = outcome.metadata["adapters"]["prompt_enhancer"]
     assert "caption" in payload and payload["enhanced"].startswith("a fox. ")
     roles = [e.fields.get("role") for e in events if e.event == "prompt_enhancer.loading"]

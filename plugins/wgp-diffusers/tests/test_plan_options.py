@@ -133,3 +133,15 @@ def test_records_sidecars_and_manifest_carry_the_revision(wgp_tiny_model, wgp_cl
     assert sidecar["record"]["weights_revision"] == expected
     manifest = [json.loads(line) for line in next(out.rglob("*.jsonl")).read_text().splitlines()]
     assert manifest and all(line["record"]["weights_revision"] == expected for line in manifest)
+
+
+def test_the_public_api_is_documented():
+    import re
+
+    import wgp_diffusers
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "diffusers-families.md").read_text()
+    listed = set(re.findall(r"`(\w+)`", doc.split("## The whole `__all__`")[1]))
+    assert listed == set(wgp_diffusers.__all__)
+    for name in wgp_diffusers.__all__:
+        assert getattr(wgp_diffusers, name) is not None

@@ -60,43 +60,37 @@ def make_lora(transformer, path: Path, seed: int, targets) -> None:
 
 @pytest.fixture(scope="module")
 def session(world):
-    """Host, runtime and one controller (so the model cache survives between tests)."""
+    """One in-process queue (so the model cache survives between tests) in the world's WGP_HOME."""
     mp = pytest.MonkeyPatch()
     mp.setenv("WGP_HOME", str(world["root"] / "home"))
-    from wgp_host import plugins, runtime
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
+    from wgp_host import plugins
+    from wgp_host.testing import InProcessQueue
 
     plugins.reset_host()
-    host, rt = plugins.get_host(), runtime.initialize_runtime()
-    events = []
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[events.append]))
-    yield {"host": host, "runtime": rt, "controller": controller, "events": events, "world": world}
+    queue = InProcessQueue()
+    yield {"queue": queue, "host": queue.host, "events": queue.events, "world": world}
     plugins.reset_host()
     mp.undo()
 
 
 def submit(session, model=T2V, lora=(), preset=None, **params):
-    from wgp_host.submit import SubmitOptions, build_job
-
     world = session["world"]
     out = world["root"] / "out" / os.urandom(4).hex()
     base = {"prompt": "a fox", "seed": 5, "width": 32, "height": 32, "frames": 5, "steps": 4}
     base.update(params)
     flags = {k: v for k, v in base.items() if k in ("prompt", "seed", "width", "height", "frames", "steps")}
     sets = tuple(f"{k}={v}" for k, v in base.items() if k not in flags)
-    job, _ = build_job(session["host"], session["runtime"], SubmitOptions(
+    job, _ = session["queue"].build(
         model=model, model_path=str(world["models"][model]), params=flags, set_items=sets, output_dir=str(out),
         writers=("video",), writer_options={"video_codec": "ffv1"},
-        adapter_options={"lora": tuple(lora), "lora_preset": preset}))
+        adapter_options={"lora": tuple(lora), "lora_preset": preset})
     return job
 
 
 def run(session, job):
-    session["controller"].submit(job)
-    outcome = session["controller"].run_next()
+    controller = session["queue"].controller
+    controller.submit(job)
+    outcome = controller.run_next()
     if outcome.state != "finished":
         return outcome, None
     with av.open(outcome.artifacts[0].path) as c:
@@ -220,12 +214,10 @@ def test_hash_cache_snapshot_and_reset(session):
     submit(session, lora=["style"])
     state = adapter.manager.snapshot_state()
     assert state["hashed_files"] >= 1 and any(f.endswith("style.safetensors") for f in state["files"])
-    from wgp_host.submit import SubmitOptions, build_job
-
     world = session["world"]
-    build_job(session["host"], session["runtime"], SubmitOptions(
+    session["queue"].build(
         model=T2V, model_path=str(world["models"][T2V]), params={"prompt": "x"}, output_dir=str(world["root"] / "o"),
-        adapter_options={"reset_lora_cache": True}))
+        adapter_options={"reset_lora_cache": True})
     assert adapter.manager.snapshot_state()["hashed_files"] == 0
 
 

@@ -28,33 +28,20 @@ def make_lora(transformer, path, seed=0):
     ("flux.1-schnell", "flux", "FluxTransformer2DModel", {"width": 32, "height": 32, "steps": 2}),
     ("ltx-video", "ltx", "LTXVideoTransformer3DModel", {"width": 32, "height": 32, "frames": 9, "steps": 2}),
 ])
-def test_lora_changes_and_restores_other_families(wgp_env, wgp_tiny_model, tmp_path, model_id, family, transformer_class, params):
+def test_lora_changes_and_restores_other_families(wgp_env, wgp_queue, wgp_tiny_model, tmp_path, model_id, family, transformer_class, params):
     import diffusers
 
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
-    from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
-
     folder = wgp_tiny_model(model_id)
-    runtime = initialize_runtime()
     lora_dir = wgp_env / "loras" / family
     lora_dir.mkdir(parents=True)
     make_lora(getattr(diffusers, transformer_class).from_pretrained(os.path.join(folder, "transformer")),
               lora_dir / "look.safetensors")
-    host = get_host()
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel())
 
     def output(*lora):
         out = tmp_path / os.urandom(4).hex()
-        job, _ = build_job(host, runtime, SubmitOptions(
+        outcome = wgp_queue.run(
             model=model_id, model_path=folder, output_dir=str(out), writer_options={"video_codec": "ffv1"},
-            params={"prompt": "a fox", "seed": 4, **params}, adapter_options={"lora": lora}))
-        controller.submit(job)
-        outcome = controller.run_next()
+            params={"prompt": "a fox", "seed": 4, **params}, adapter_options={"lora": lora})
         assert outcome.state == "finished", outcome.error
         path = outcome.artifacts[0].path
         if path.endswith(".png"):

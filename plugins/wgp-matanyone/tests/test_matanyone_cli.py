@@ -199,30 +199,19 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(case, clip, weights, e
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_cancel_after_the_first_frame_writes_nothing(weights, clip, wgp_env, tmp_path):
+def test_cancel_after_the_first_frame_writes_nothing(weights, clip, wgp_queue, tmp_path):
     """In-process through the queue controller: a cancel during the job stops it at the next frame."""
-    from wgp_host.defaults.memory_queue import MemoryQueue
-    from wgp_host.plugins import get_host
-    from wgp_host.progress import ProgressChannel
-    from wgp_host.queue import QueueController
-    from wgp_host.runner import Runner
-    from wgp_host.runtime import initialize_runtime
-    from wgp_host.submit import SubmitOptions, build_job
+    controller, events = wgp_queue.controller, wgp_queue.events
 
-    host, runtime = get_host(), initialize_runtime()
-    events = []
-
-    def listen(event):
-        events.append(event)
+    def cancel_after_first_step(event):
         if event.event == "step" and event.fields["step"] == 1:
             controller.cancel_current("test")
 
-    controller = QueueController(MemoryQueue(), Runner(host), ProgressChannel(listeners=[listen]))
+    controller.channel.listeners.append(cancel_after_first_step)
     out = tmp_path / "out"
-    job, _ = build_job(host, runtime, SubmitOptions(
+    wgp_queue.submit(
         model="matanyone", model_path=str(weights), output_dir=str(out), writers=("video", "mattes", "audio"),
-        set_items=(f"video={clip['video']}", f"mask={clip['mask']}", f"start_frame={START}", "warmup=1")))
-    controller.submit(job)
+        set_items=(f"video={clip['video']}", f"mask={clip['mask']}", f"start_frame={START}", "warmup=1"))
     outcome = controller.run_next()
     assert outcome.state == "cancelled"
     assert [e.fields["step"] for e in events if e.event == "step"] == [1]

@@ -1,0 +1,280 @@
+"""The queue contract: :class:`JobRecord` and :class:`QueueBackend`.
+
+Every operation the controller, the control channel and ``wgp queue`` use is a
+method here: abstract, or with a documented default built on the abstract ones
+(or raising :class:`~wgp_hookspecs.QueueOperationNotSupported`).  See
+docs/queue.md, "The backend contract".
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from .constants import JOB_STATES
+from .errors import QueueOperationNotSupported
+
+#: States a worker claims: waiting, or interrupted by a dead worker and due a retry.
+_CLAIMABLE = ("queued", "interrupted")
+#: States ``retry`` puts back to ``queued``.
+_RETRYABLE = ("failed", "cancelled", "interrupted")
+#: States of jobs that ended (``recent`` lists these).
+_ENDED = ("finished", "failed", "cancelled")
+
+
+@dataclass
+class JobRecord:
+    """A job as a queue backend stores it."""
+
+    id: str
+    state: str
+    job: dict[str, Any]
+    priority: int = 0
+    attempts: int = 0
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class QueueBackend(ABC):
+    """Stores jobs and hands them to workers: everything the controller, the control channel and
+    ``wgp queue`` ask of a backend.
+
+    Five methods are abstract (``add``, ``claim``, ``update``, ``get``, ``list``);
+    every other one has a default built on them, or a default that says what a
+    backend without that capability does (a no-op, an empty answer, or
+    :class:`QueueOperationNotSupported`).  The defaults read, then write: they
+    are correct for a backend used by one process (like ``memory``); a backend
+    shared by several processes overrides the writes that must be atomic
+    (``complete``, ``release``, ``set_progress``, ``request_cancel``, ``retry``,
+    ``clear``), as the SQLite backend does.
+
+    Dicts returned by ``rows``, ``recent`` and ``recover`` hold the
+    :class:`JobRecord` fields plus ``worker`` (the id of the worker that ran or
+    runs the job, None when unknown) and ``cancel_requested`` (bool).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: True when ``set_flag`` is seen by other processes and by later instances (the
+    #: ``paused`` flag then outlives a worker: ``wgp queue pause`` works with none running).
+    persistent_flags: ClassVar[bool] = False
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = options
+        self._flags: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ abstract
+
+    @abstractmethod
+    def add(self, job: Mapping[str, Any], priority: int = 0) -> str:
+        """Store ``job`` (a ``Job.to_dict()``) as ``queued`` and return its id.
+
+        The id is ``job["id"]`` when given, else a new unique one.  Higher
+        ``priority`` runs first; equal priorities run oldest first.
+        """
+
+    @abstractmethod
+    def claim(self, worker: str) -> JobRecord | None:
+        """Atomically take the next ``queued`` or ``interrupted`` job for ``worker``.
+
+        Highest priority first, then oldest.  The job becomes ``running`` with
+        ``attempts`` one higher and ``started`` set; it is returned as it is now
+        stored.  None when no job is waiting.  Two concurrent claims, from
+        threads or processes, never return the same job.
+        """
+
+    @abstractmethod
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Overwrite fields of a job (names of :class:`JobRecord` fields other than ``id``).
+
+        Unconditional; an unknown job id is ignored, an unknown field name or
+        state raises ValueError.
+        """
+
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job as stored now, or None when there is no such job."""
+
+    @abstractmethod
+    def list(self, states: Sequence[str] | None = None) -> list[JobRecord]:
+        """The jobs in ``states`` (all jobs when None), oldest first."""
+
+    # ------------------------------------------------------------------ reading
+
+    def rows(self, states: Sequence[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Like :meth:`list`, as dicts with ``worker`` and ``cancel_requested`` too; at most ``limit``.
+
+        Default: from :meth:`list`, with ``worker`` None and ``cancel_requested`` False.
+        """
+        records = self.list(states)
+        if limit:
+            records = records[: int(limit)]
+        return [dict(r.to_dict(), worker=None, cancel_requested=False) for r in records]
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state; every state of ``JOB_STATES`` is a key.  Default: from :meth:`list`."""
+        out = dict.fromkeys(JOB_STATES, 0)
+        for record in self.list():
+            out[record.state] = out.get(record.state, 0) + 1
+        return out
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The last ``limit`` jobs that ended (finished, failed, cancelled), newest first, as :meth:`rows` dicts."""
+        ended = self.rows(_ENDED)
+        ended.sort(key=lambda r: r.get("finished") or 0.0, reverse=True)
+        return ended[: int(limit)]
+
+    # ------------------------------------------------------------------ a worker's own job
+
+    def set_progress(self, job_id: str, worker: str, progress: Mapping[str, Any]) -> bool:
+        """Store the progress of a running job; True when its worker should stop it.
+
+        Stop means: a cancel was requested from another process, or the job is
+        no longer running (another worker or ``recover`` took it).  Default:
+        stop when :meth:`get` no longer shows it ``running``, else ``update``.
+        The default cannot tell workers apart, nor hold cancel requests.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return True
+        self.update(job_id, progress=dict(progress))
+        return False
+
+    def complete(self, job_id: str, worker: str, **fields: Any) -> bool:
+        """Record how a job ended (``state``, ``finished``, ``result``, ``error``) while ``worker`` owns it.
+
+        Returns False, writing nothing, when the job is no longer ``running``
+        for ``worker`` (``recover`` gave it to another worker).  Default: checks
+        that the job is ``running`` (the default cannot tell workers apart),
+        then ``update``; not atomic.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return False
+        self.update(job_id, **fields)
+        return True
+
+    def release(self, job_id: str, worker: str) -> bool:
+        """Put a job ``worker`` stopped cleanly (shutdown) back to ``queued``; the attempt does not count.
+
+        Returns False when the job was not ``running``.  Default: check, then
+        ``update``; not atomic.
+        """
+        record = self.get(job_id)
+        if record is None or record.state != "running":
+            return False
+        self.update(job_id, state="queued", started=None, progress={}, attempts=max(record.attempts - 1, 0))
+        return True
+
+    # ------------------------------------------------------------------ control
+
+    def request_cancel(self, job_id: str) -> tuple[bool, str | None]:
+        """Cancel a job that has not run, or ask the worker of a running one to stop it.
+
+        Returns ``(True, "cancelled")`` for a ``queued`` or ``interrupted`` job
+        (it never runs), ``(True, "cancelling")`` for a ``running`` one (its
+        worker sees the request at its next :meth:`set_progress`), ``(False,
+        state)`` for a job that ended, ``(False, None)`` for an unknown job.
+        Default: cancels waiting jobs through ``update``; a running job raises
+        :class:`QueueOperationNotSupported` (the default has nowhere to leave
+        the request for another process).
+        """
+        record = self.get(job_id)
+        if record is None:
+            return False, None
+        if record.state in _CLAIMABLE:
+            self.update(job_id, state="cancelled", finished=time.time(), error="cancelled before it ran")
+            return True, "cancelled"
+        if record.state == "running":
+            raise QueueOperationNotSupported(self.name, "cancelling a running job from outside its worker")
+        return False, record.state
+
+    def retry(self, job_id: str) -> tuple[bool, str | None]:
+        """Put a ``failed``, ``cancelled`` or ``interrupted`` job back to ``queued``; attempts start over.
+
+        Returns ``(True, "queued")``, ``(False, state)`` when the job is in
+        another state, ``(False, None)`` for an unknown job.  Default: check,
+        then ``update``.
+        """
+        record = self.get(job_id)
+        if record is None:
+            return False, None
+        if record.state not in _RETRYABLE:
+            return False, record.state
+        self.update(job_id, state="queued", attempts=0, started=None, finished=None, progress={}, result={}, error=None)
+        return True, "queued"
+
+    def clear(self) -> int:
+        """Remove every job waiting to run (``queued``, and ``interrupted`` ones due a retry); returns how many.
+
+        Running and ended jobs stay.  Default: the abstract methods cannot
+        delete, so the jobs become ``cancelled`` with the error ``cleared``.
+        """
+        waiting = self.list(_CLAIMABLE)
+        for record in waiting:
+            self.update(record.id, state="cancelled", finished=time.time(), error="cleared")
+        return len(waiting)
+
+    def get_flag(self, name: str) -> str | None:
+        """The value of a queue-wide flag (``paused``), None when unset.
+
+        Default: kept in this instance only (see :attr:`persistent_flags`).
+        """
+        return self._flags.get(name)
+
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set a queue-wide flag; None unsets it.  Default: in this instance only, lost on close."""
+        if value is None:
+            self._flags.pop(name, None)
+        else:
+            self._flags[name] = value
+
+    # ------------------------------------------------------------------ workers
+
+    def register_worker(self, worker: str) -> None:  # noqa: B027 - optional
+        """Record that ``worker`` (this process) starts taking jobs.  Default: nothing."""
+
+    def heartbeat(self, worker: str) -> None:  # noqa: B027 - optional
+        """Called every few seconds while ``worker`` lives.  Default: nothing."""
+
+    def unregister_worker(self, worker: str) -> None:  # noqa: B027 - optional
+        """``worker`` stopped cleanly.  Default: nothing."""
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The registered workers, dead or alive, as dicts with at least ``id``.  Default: none."""
+        return []
+
+    def live_workers(self) -> list[str]:
+        """The ids of registered workers this backend considers alive.  Default: none."""
+        return []
+
+    def recover(
+        self,
+        max_retries: int = 1,
+        on_interrupted: Callable[[dict[str, Any], set[str]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Settle the ``running`` jobs of dead workers; returns one dict per job settled.
+
+        Each dict holds at least ``id``, ``state`` (the new one), ``worker`` (the
+        dead one), ``attempts``, ``error``, ``job`` and ``progress``.
+
+        A job becomes ``interrupted`` (claimable again) while ``attempts - 1 <
+        max_retries``, ``failed`` beyond that, and ``cancelled`` when a cancel
+        had been requested.  ``on_interrupted(row, busy_dirs)`` runs for each
+        before its state changes, with the output folders of jobs live workers
+        are running: it removes what the dead attempt left.  Default: the
+        backend does not track workers, so it settles nothing.
+        """
+        return []
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections.  Default: nothing."""
