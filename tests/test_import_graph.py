@@ -87,3 +87,29 @@ def test_help_imports_no_plugin_module_and_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "matanyone" in out.stdout  # the plugin commands were listed (from metadata) ...
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []  # ... without importing any plugin, pluggy or torch
+
+
+def _help(env: dict[str, str]) -> tuple[str, list[str]]:
+    code = (
+        "import sys\nfrom wgp_host.cli import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('METADATA', 'importlib.metadata' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    return out, [line for line in out.splitlines() if line.startswith("METADATA")]
+
+
+def test_plugin_command_list_is_cached_and_a_new_distribution_invalidates_it(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    env = {"WGP_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(site)}
+    first, flag = _help(env)
+    assert flag == ["METADATA True"]  # the first start reads the metadata ...
+    second, flag = _help(env)
+    assert flag == ["METADATA False"] and "matanyone" in second  # ... later ones read the cache
+    assert "newtool" not in second
+    info = site / "wgp_newtool-1.0.dist-info"
+    info.mkdir()  # a distribution installed into a folder on sys.path changes its mtime
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wgp-newtool\nVersion: 1.0\nSummary: a new tool\n")
+    (info / "entry_points.txt").write_text("[wgp.commands]\nnewtool = wgp_newtool:cmd\n")
+    third, flag = _help(env)
+    assert flag == ["METADATA True"] and "newtool" in third and "a new tool [wgp-newtool]" in third

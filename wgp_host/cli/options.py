@@ -18,9 +18,6 @@ from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES
 if TYPE_CHECKING:  # pragma: no cover
     from wgp_hookspecs import JobOptions
 
-#: ``--video-codec`` values: the video writer's codecs.
-VIDEO_CODECS = ("h264", "h265", "vp9", "prores", "ffv1")
-
 PROGRESS_OPTION = click.option(
     "--progress", type=click.Choice(PROGRESS_MODES), default=None, help="Progress display (auto: a bar on a terminal)."
 )
@@ -53,7 +50,6 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--output-dir", type=click.Path(file_okay=False), help="Where outputs go (default: config output_dir)."),
         click.option("--writer", "writers", multiple=True, metavar="NAME", help="Writer to run; repeatable (default: config writers)."),
         METADATA_OPTION,
-        click.option("--video-codec", type=click.Choice(VIDEO_CODECS), help="Video codec: h264 (mp4), h265 (mp4), vp9 (webm), prores (mov), ffv1 (lossless RGB mkv)."),
         click.option("--crf", type=click.IntRange(0, 51), help="Quality for h264/h265 (lower is better)."),
         click.option("--model-path", metavar="DIR_OR_REPO", help="Weights folder or repo id overriding the default."),
         click.option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
@@ -65,8 +61,9 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 class GenerationCommand(click.Command):
     """A command with the generation flags plus the options that plugins contribute:
-    adapters' (``--lora``, ``--enhance-prompt``) and plan options (``--dtype``,
-    ``--offload``, ...).  They are added when the parameters are first asked for."""
+    adapters' (``--lora``, ``--enhance-prompt``), plan options (``--dtype``,
+    ``--offload``, ...) and ``--video-codec``, whose choices the video writer owns.
+    They are added when the parameters are first asked for."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         from ..plugins import get_host
@@ -81,8 +78,13 @@ class GenerationCommand(click.Command):
 
 
 def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option]:
-    """Click options for the host's plan options, then its adapters' options."""
-    out: list[click.Option] = []
+    """Click options whose choices plugins own: the video writer's codecs, plan options, adapters' options."""
+    from ..defaults.video import CODECS
+
+    out: list[click.Option] = [
+        click.Option(["--video-codec"], type=click.Choice(list(CODECS)),
+                     help="Video codec: h264 (mp4), h265 (mp4), vp9 (webm), prores (mov), ffv1 (lossless RGB mkv)."),
+    ]
     taken = {o for p in base for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
     for option in sorted(host.registry.plan_options.values(), key=lambda o: o.name):
         param = option.param

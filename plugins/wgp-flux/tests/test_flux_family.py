@@ -111,9 +111,11 @@ def test_kontext_output_depends_on_the_reference(wgp_tiny_model, wgp_test_images
     assert np.array_equal(one, again)
 
 
-def test_kontext_without_reference_refused(wgp_tiny_model):
-    with pytest.raises(UserError, match="--image-start"):
-        generate(load(KONTEXT, wgp_tiny_model(KONTEXT)), request_params(KONTEXT))
+def test_kontext_without_reference_refused_at_the_door(wgp_cli, wgp_tiny_model):
+    # The schema owns the rule (image_start is required): refused before any weight loads.
+    result = wgp_cli("run", "-m", KONTEXT, "--model-path", wgp_tiny_model(KONTEXT), "-p", "x")
+    assert result.exit_code == 2
+    assert "--image-start: is required (the reference image to edit" in result.output
 
 
 def test_schnell_weights_refused_for_dev(wgp_tiny_model):
