@@ -160,7 +160,7 @@ class Runner:
                 result = model.generate(request, context)
             timings["generate_s"] = round(time.perf_counter() - t0, 4)
             cancel.raise_if_cancelled()
-            record = self.record(job, plan, timings, weights_revision(model))
+            record = self.record(job, plan, timings, weights_revision(model), load_report(model))
             persistence = MediaPersistence(
                 Path(job.output.output_dir),
                 render_stem(job.output.filename_template, template_fields(job.request.params, spec.id, job.id)),
@@ -230,7 +230,8 @@ class Runner:
             writer.write(result, persistence)
 
     def record(
-        self, job: Job, plan: LoadPlan, timings: Mapping[str, float], revision: str | None = None
+        self, job: Job, plan: LoadPlan, timings: Mapping[str, float], revision: str | None = None,
+        loaded: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The generation record embedded in or written beside every output."""
         from wgp_host import __version__
@@ -245,6 +246,8 @@ class Runner:
             "weights": plan.weights,
             "weights_revision": revision,
             "plan": {"device": plan.device, **plan.options},
+            # What the family reports of the loaded model (levers applied, library versions).
+            "loaded": dict(loaded or {}),
             "adapters": {k: dict(v) for k, v in job.adapters.items()},
             "plugins": plugin_versions(self.host),
             "timings": dict(timings),
@@ -280,6 +283,13 @@ def weights_revision(model: Any) -> str | None:
     """
     value = getattr(model, "weights_revision", None)
     return str(value) if value else None
+
+
+def load_report(model: Any) -> dict[str, Any]:
+    """``load_report``, an optional attribute of :class:`~wgp_hookspecs.LoadedModel`: what the
+    family applied while loading (levers, library versions), for the record."""
+    value = getattr(model, "load_report", None)
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _debug() -> bool:

@@ -36,6 +36,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     """
     settings_model, settings = (None, {})
     recorded_adapters: dict[str, Any] = {}
+    recorded_plan: dict[str, Any] = {}
     if opts.settings:
         settings_model, settings = load_settings(opts.settings)
     if opts.from_file:
@@ -46,21 +47,28 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         # Replaying a record reuses its adapter payloads (resolved LoRAs, the
         # enhanced prompt) instead of resolving again.
         recorded_adapters = dict(record.get("adapters") or {})
+        # ... and its plan options (levers change the frames), unless a flag overrides one.
+        recorded_plan = dict(record.get("plan") or {})
     model_id = opts.model or settings_model
     if not model_id:
         raise UserError("no model given: use -m MODEL (see `wgp models`)")
     family, spec = host.model(model_id)
+    given_plan = dict(opts.plan_options)
+    for name, option in host.registry.plan_options.items():
+        if name in recorded_plan and given_plan.get(name) in (None, ()) and option.group in family.option_groups:
+            given_plan[name] = recorded_plan[name]
     # How to load comes before the request: a bad flag is reported before any file is probed.
     plan = LoadPlan(
         weights=_weights_arg(opts.model_path),
         device=_device(opts.device or runtime.get("device", "auto")),
-        options=plan_options(host, runtime, family, spec, opts.plan_options),
+        options=plan_options(host, runtime, family, spec, given_plan),
     )
     flags = {k: v for k, v in opts.params.items() if v is not None}
     if opts.resolution:
         if "width" in flags or "height" in flags:
             raise UserError("use either --resolution or --width/--height, not both")
         flags["width"], flags["height"] = parse_resolution(opts.resolution)
+    plan_warnings = list(family.check_plan(spec, plan) or []) if family.check_plan else []
     flags.update(parse_set(opts.set_items))
     try:
         request, warnings = assemble_request(
@@ -105,7 +113,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         ),
         plan=plan,
     )
-    return job, warnings
+    return job, plan_warnings + warnings
 
 
 def plan_options(
@@ -125,15 +133,19 @@ def plan_options(
         flag = option.flags[0].split("/")[0]
         value = given.get(name)
         if option.group not in family.option_groups:
-            if value is not None:
+            if value is not None and value != ():
                 raise UserError(f"{flag} does not apply to {spec.id} (it is an option of {option.group} families)")
             continue
-        if value is None:
+        if value is None or (option.multiple and not value):
             value = runtime.config.get(option.key)
         if value is None:
             value = option.param.default
         try:
-            values[name] = option.param.validate(value)
+            if option.multiple:
+                items = [value] if isinstance(value, str) else list(value or ())
+                values[name] = [option.param.validate(item) for item in items]
+            else:
+                values[name] = option.param.validate(value)
         except ParameterError as exc:
             raise ParameterError(flag, exc.rule) from None
     return values

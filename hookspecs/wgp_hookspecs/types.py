@@ -252,6 +252,8 @@ class PlanOption:
     flags: tuple[str, ...]
     group: str
     config_key: str | None = None
+    #: A repeatable flag (``--cache-option K=V``): the value is a tuple, each item checked by ``param``.
+    multiple: bool = False
 
     @property
     def name(self) -> str:
@@ -267,7 +269,9 @@ class LoadedModel(Protocol):
     """What a family's ``load`` returns; kept in the runner's cache between jobs.
 
     It may also set ``weights_revision`` (a string: the commit of a hub snapshot, or a
-    content hash of a local folder); the host copies it into every record.
+    content hash of a local folder) and ``load_report`` (a JSON-able dict: what it applied
+    while loading, e.g. speed levers and library versions); the host copies both into
+    every record (``weights_revision``, ``loaded``).
     """
 
     def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult: ...
@@ -296,6 +300,10 @@ class ModelFamily:
     description: str = ""
     #: Groups of :class:`PlanOption` s this family takes (``("diffusers",)`` for diffusers families).
     option_groups: tuple[str, ...] = ()
+    #: ``check_plan(spec, plan)``: refuse plan options this family cannot honour (a cache option
+    #: that its cache does not have), at the door like ``check``; returns warnings.  Checks that
+    #: depend on the worker's machine (is CUDA there?) belong in ``load``, before weights are read.
+    check_plan: Callable[[ModelSpec, LoadPlan], list[str]] | None = None
 
 
 # --------------------------------------------------------------------------- requests

@@ -88,7 +88,7 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
     taken = {o for p in base for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
     for option in sorted(host.registry.plan_options.values(), key=lambda o: o.name):
         param = option.param
-        kwargs: dict[str, Any] = {"help": param.help, "default": None}
+        kwargs: dict[str, Any] = {"help": param.help, "default": None, "multiple": option.multiple}
         if param.type == "bool":
             pass  # "--x/--no-x" flags: None when neither is given
         elif param.choices is not None:

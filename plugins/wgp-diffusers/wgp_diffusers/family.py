@@ -47,7 +47,7 @@ from wgp_hookspecs import (
     resolve_seed,
 )
 
-from . import diffusion
+from . import diffusion, levers
 from .options import OPTION_GROUP
 
 #: How far (relative) an image's aspect ratio may be from the output's before a warning.
@@ -87,6 +87,10 @@ class DiffusersModel:
         self._offload_owner: Any = pipe
         #: What the weights were (see :func:`~wgp_diffusers.diffusion.weights_revision`); the record keeps it.
         self.weights_revision: str | None = None
+        #: The levers as applied, the library versions and reproducibility; the record keeps it.
+        self.load_report: dict[str, Any] = {}
+        #: The pipeline of the generation in progress (step caches follow its timestep).
+        self.running_pipe: Any = pipe
 
     # ----------------------------------------------------------------- family hooks
 
@@ -118,14 +122,19 @@ class DiffusersModel:
         """
         warnings = diffusion.validate_plan(plan)
         device = diffusion.resolve_device(plan.device)
+        warnings += levers.check_levers(plan, device)
         dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device)
         location = diffusion.resolve_weights(plan.weights or spec.weights)
         dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
         pipe = diffusion.load_pipeline(cls.pipeline_class(spec), location, dtypes)
         cls.check_layout(spec, pipe, location)
+        # Storage casting before placement, so offloaded copies are stored small too.
+        levers.apply_storage_dtype(pipe, plan, dtype)
         diffusion.apply_offload(pipe, plan, device)
         model = cls(spec, plan, pipe, device, warnings)
+        levers.apply_levers(pipe, plan, lambda: model.running_pipe)
         model.weights_revision = diffusion.weights_revision(location)
+        model.load_report = levers.lever_report(plan)
         return model
 
     def pipeline_for(self, with_image: bool) -> Any:
@@ -161,6 +170,8 @@ class DiffusersModel:
         seed = resolve_seed(params.get("seed"))
         images = diffusion.load_images(params, self.image_arguments)
         pipe = self.pipeline_for(bool(images))
+        self.running_pipe = pipe
+        levers.reset_caches(pipe)
         self.prepare(pipe, params)
         tiled = diffusion.apply_vae_tiling(pipe, self.plan.option("vae_tiling"), params["width"], params["height"], self.auto_tiling_pixels)
         output = pipe(
@@ -238,6 +249,7 @@ def define_family(
         check=check,
         description=description,
         option_groups=(OPTION_GROUP,),
+        check_plan=deferred("wgp_diffusers.levers:check_plan"),
     )
 
 

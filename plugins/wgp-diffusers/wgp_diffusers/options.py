@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from wgp_hookspecs import Param, PlanOption, hookimpl
 
+from .levers import ATTENTION, CACHES, COMPILE_MODES, STORAGE_DTYPES
+
 #: The option group of diffusers families.
 OPTION_GROUP = "diffusers"
 
@@ -44,6 +46,36 @@ PLAN_OPTIONS = (
     PlanOption(
         Param("vae_tiling", "bool", None, "Decode in tiles (default: auto for large frames)."),
         ("--vae-tiling/--no-vae-tiling",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("cache", "str", "none", "Step cache (diffusers' cache hooks on the transformer): trades a little quality for speed.",
+              choices=("none", *CACHES)),
+        ("--cache",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("cache_options", "str", None, "KEY=VALUE for the step cache's diffusers config (e.g. threshold=0.1); repeatable."),
+        ("--cache-option",),
+        OPTION_GROUP,
+        multiple=True,
+    ),
+    PlanOption(
+        Param("attention", "str", "auto", "Attention kernel (diffusers' attention dispatch; auto keeps the model's).",
+              choices=tuple(ATTENTION)),
+        ("--attention",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("compile", "str", "none", "torch.compile the transformer: regional (its repeated blocks) or full.",
+              choices=COMPILE_MODES),
+        ("--compile",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("storage_dtype", "str", "none", "Store the transformer's weights in fp8, computing in --dtype (layerwise casting).",
+              choices=tuple(STORAGE_DTYPES)),
+        ("--storage-dtype",),
         OPTION_GROUP,
     ),
 )

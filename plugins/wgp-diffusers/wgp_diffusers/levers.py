@@ -1,0 +1,206 @@
+"""Speed and memory levers for every diffusers family: step caches, attention kernels, compile, fp8 storage.
+
+Each lever is diffusers' own mechanism, chosen by a plan option and applied by
+one call on the loaded transformer(s): a cache config and ``enable_cache``,
+``set_attention_backend``, ``compile_repeated_blocks`` / ``torch.compile``,
+``enable_layerwise_casting``.  wgp's part is to validate the choice before any
+weight is read (:func:`check_levers`), apply it the same way for every family
+(:func:`apply_levers`, Wan 2.2's two experts included) and record it
+(:func:`lever_report`).  Torch and diffusers are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import shutil
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from wgp_hookspecs import LoadPlan, UserError
+
+#: ``--cache`` names -> diffusers hook config classes (``diffusers.hooks``).
+CACHES = {
+    "fbcache": "FirstBlockCacheConfig",
+    "taylorseer": "TaylorSeerCacheConfig",
+    "magcache": "MagCacheConfig",
+    "seacache": "SeaCacheConfig",
+    "pab": "PyramidAttentionBroadcastConfig",
+    "textkv": "TextKVCacheConfig",
+}
+#: wgp's defaults where diffusers' leave a cache inert.  PAB with every skip range None skips
+#: nothing; a range of 2 for spatial attention is the example in diffusers' PAB docs.
+CACHE_DEFAULTS: dict[str, dict[str, Any]] = {"pab": {"spatial_attention_block_skip_range": 2}}
+#: Config fields wgp fills itself (callbacks into the running pipeline) or that take objects.
+_INTERNAL_FIELDS = {"current_timestep_callback", "raw_vision_callback", "attention_weight_callback",
+                    "low_frequency_weight_callback", "high_frequency_weight_callback", "taylor_factors_dtype", "calibrate"}
+
+#: ``--attention`` names -> diffusers attention backends (``AttentionBackendName``); ``auto`` keeps the model's.
+ATTENTION = {"auto": None, "native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage",
+             "flex": "flex", "xformers": "xformers"}
+#: Backends that run only on CUDA.
+_CUDA_ONLY = {"flash", "flash3", "sage", "xformers"}
+
+COMPILE_MODES = ("none", "regional", "full")
+#: ``--storage-dtype`` names -> torch dtypes weights are stored in (computed in the plan's dtype).
+STORAGE_DTYPES = {"none": None, "fp8": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
+
+#: The denoisers a lever applies to, in pipeline attribute order (Wan 2.2 A14B has two experts).
+DENOISERS = ("transformer", "transformer_2", "unet")
+
+
+def cache_options(plan: LoadPlan) -> dict[str, Any]:
+    """``--cache-option KEY=VALUE`` items as a dict, values parsed as JSON where they are JSON."""
+    out: dict[str, Any] = {}
+    for item in plan.option("cache_options") or ():
+        key, sep, raw = str(item).partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UserError(f"--cache-option expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def cache_config(name: str, options: Mapping[str, Any], callbacks: Mapping[str, Any] | None = None) -> Any:
+    """The diffusers config object for ``--cache NAME`` with ``options`` (unknown keys refused)."""
+    import diffusers.hooks
+
+    config_class = getattr(diffusers.hooks, CACHES[name])
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    public = sorted(set(fields) - _INTERNAL_FIELDS)
+    unknown = sorted(set(options) - set(public))
+    if unknown:
+        raise UserError(f"--cache-option {', '.join(unknown)}: not an option of {name} ({CACHES[name]}); "
+                        f"known: {', '.join(public) or 'none'}")
+    values = {**CACHE_DEFAULTS.get(name, {}), **options}
+    values.update({k: v for k, v in (callbacks or {}).items() if k in fields})
+    if name == "magcache" and not values.get("mag_ratios"):
+        raise UserError("magcache needs per-model magnitude ratios: pass --cache-option mag_ratios=[...] "
+                        "(with num_inference_steps=N matching --steps); wgp cannot calibrate them yet")
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--cache {name}: {exc}") from None
+
+
+def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
+    """At the door (``ModelFamily.check_plan``): the step cache and its options make a valid config.
+
+    Imports diffusers (and so torch) only when a cache is asked for.
+    """
+    cache = plan.option("cache", "none")
+    if cache == "none" and plan.option("cache_options"):
+        raise UserError("--cache-option needs a cache: pass --cache NAME")
+    if cache != "none":
+        cache_config(cache, cache_options(plan), {"current_timestep_callback": lambda: None})
+    return []
+
+
+def check_levers(plan: LoadPlan, device: str) -> list[str]:
+    """Refuse a lever this machine cannot run, before any weight is read; returns warnings."""
+    warnings = check_plan(None, plan)
+    kind = device.split(":")[0]
+    attention = plan.option("attention", "auto")
+    backend = ATTENTION[attention]
+    if attention in _CUDA_ONLY and kind != "cuda":
+        raise UserError(f"--attention {attention} runs on CUDA only (this plan's device is {device}); use native or auto")
+    if backend is not None:
+        from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+
+        try:
+            _check_attention_backend_requirements(AttentionBackendName(backend))
+        except RuntimeError as exc:  # the missing package, named by diffusers
+            raise UserError(f"--attention {attention}: {exc}") from None
+    if plan.option("compile", "none") != "none" and kind == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
+        raise UserError("--compile on a CPU needs a C++ compiler (torch inductor builds kernels); install g++ or use --compile none")
+    return warnings
+
+
+def denoisers(pipe: Any) -> list[tuple[str, Any]]:
+    """The pipeline's denoiser modules (both experts of a two-expert Wan 2.2)."""
+    return [(name, getattr(pipe, name)) for name in DENOISERS if getattr(pipe, name, None) is not None]
+
+
+def apply_storage_dtype(pipe: Any, plan: LoadPlan, compute_dtype: Any) -> None:
+    """Store the denoisers' weights in fp8 and upcast each layer as it runs (``enable_layerwise_casting``)."""
+    name = STORAGE_DTYPES[plan.option("storage_dtype", "none")]
+    if name is None:
+        return
+    import torch
+
+    for _, module in denoisers(pipe):
+        module.enable_layerwise_casting(storage_dtype=getattr(torch, name), compute_dtype=compute_dtype)
+
+
+def apply_levers(pipe: Any, plan: LoadPlan, current_pipe: Any) -> None:
+    """Attention backend, step cache and compile on every denoiser of a loaded, placed pipeline.
+
+    ``current_pipe()`` returns the pipeline that is running (a model with a second
+    pipeline class shares the transformer), for caches that follow the timestep.
+    """
+    backend = ATTENTION[plan.option("attention", "auto")]
+    cache = plan.option("cache", "none")
+    compile_mode = plan.option("compile", "none")
+    for name, module in denoisers(pipe):
+        if backend is not None:
+            with _quiet_diffusers():  # its "experimental feature" notice on every load
+                module.set_attention_backend(backend)
+        if cache != "none":
+            config = cache_config(cache, cache_options(plan), {"current_timestep_callback": lambda: current_pipe().current_timestep})
+            enable = getattr(module, "enable_cache", None)
+            if enable is None:
+                raise UserError(f"--cache {cache}: {type(module).__name__} ({name}) supports no step cache")
+            try:
+                enable(config)
+            except ValueError as exc:
+                raise UserError(f"--cache {cache} does not apply to {type(module).__name__}: {exc}") from None
+        if compile_mode == "regional":
+            module.compile_repeated_blocks(fullgraph=False)
+        elif compile_mode == "full":
+            module.compile()
+
+
+@contextlib.contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    from diffusers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def reset_caches(pipe: Any) -> None:
+    """Forget step-cache state: a cancelled job skips the pipeline's own reset at its end."""
+    for _, module in denoisers(pipe):
+        reset = getattr(module, "_reset_stateful_cache", None)
+        if reset is not None and getattr(module, "is_cache_enabled", False):
+            reset()
+
+
+def lever_report(plan: LoadPlan) -> dict[str, Any]:
+    """What the record keeps about the levers, and whether the run is bit-reproducible."""
+    import diffusers
+    import torch
+
+    cache = plan.option("cache", "none")
+    reproducible = cache == "none" and plan.option("attention", "auto") in ("auto", "native") and plan.option("compile", "none") == "none"
+    return {
+        "cache": cache,
+        "cache_options": cache_options(plan) if cache != "none" else {},
+        "attention": plan.option("attention", "auto"),
+        "compile": plan.option("compile", "none"),
+        "storage_dtype": plan.option("storage_dtype", "none"),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        # A step cache skips work depending on values; fused kernels and compiled graphs
+        # reorder float operations: the same request then gives close, not equal, frames.
+        "bit_reproducible": reproducible,
+    }
