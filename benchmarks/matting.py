@@ -19,12 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-# Running a file in benchmarks/ puts that folder first on sys.path, where a benchmark named
-# after a stdlib module (queue.py) would shadow it for torch; drop it.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux

@@ -3,7 +3,7 @@ and the QueueBackend contract (the defaults a backend with only the five abstrac
 
 Real SQLite files, real worker subprocesses (`python -m wgp_host queue work`),
 real TCP on 127.0.0.1.  Every wait is bounded; no test asserts how fast
-something is (benchmarks/queue.py measures that).
+something is (benchmarks/queue_bench.py measures that).
 """
 
 from __future__ import annotations

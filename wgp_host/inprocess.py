@@ -31,7 +31,7 @@ def run_job(host: PluginHost, runtime: Runtime, job: Job, progress: str, events_
     backend = host.registry.queue_backends.get("memory")
     if backend is None:
         raise UserError("the in-process queue backend 'memory' is disabled; wgp run needs it")
-    controller = QueueController(backend({}), Runner(host, runtime.get("model_paths", {})), channel)
+    controller = QueueController(backend({}), Runner(host, runtime.get("model_paths", {}), runtime.get("cache_dir")), channel)
     controller.submit(job)
 
     def on_signal(signum: int, frame: Any) -> None:

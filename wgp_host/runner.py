@@ -101,9 +101,13 @@ def plugin_versions(host: PluginHost) -> dict[str, str]:
 class Runner:
     """Runs jobs one at a time; keeps the model cache between them."""
 
-    def __init__(self, host: PluginHost, model_paths: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, host: PluginHost, model_paths: Mapping[str, str] | None = None, cache_dir: str | None = None
+    ) -> None:
         self.host = host
         self.model_paths = dict(model_paths or {})
+        #: Handed to families as ``plan.cache_dir`` (this worker's caches: compiled kernels, ...).
+        self.cache_dir = cache_dir
         self.cache = ModelCache()
 
     def adapter(self, name: str) -> Any:
@@ -132,7 +136,7 @@ class Runner:
         try:
             family, spec = self.host.model(job.request.model)
             writers = self.writers_for(job.output.writers)
-            plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths))
+            plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths), cache_dir=self.cache_dir)
             context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)
             # Adapters prime before the generation model is loaded (an LLM and a
             # video model need not share memory); their completed payloads are

@@ -25,7 +25,7 @@ from .atomic import atomic_write_text
 CONFIG_NAME = "wgp_config.json"
 
 #: Keys whose values are directories (normalised to absolute paths and created).
-DIR_KEYS = ("output_dir", "image_output_dir", "state_dir", "loras_root", "models_dir")
+DIR_KEYS = ("output_dir", "image_output_dir", "state_dir", "loras_root", "models_dir", "cache_dir")
 
 #: Legacy WanGP keys -> (new key, value converter).
 _METADATA_TYPES = {"metadata": "embedded", "embedded": "embedded", "json": "json", "none": "none"}
@@ -36,6 +36,12 @@ LEGACY_KEYS: dict[str, tuple[str, Any]] = {
     "loras_root": ("loras_root", None),
     "checkpoints_paths": ("model_search_paths", lambda v: [v] if isinstance(v, str) else list(v)),
 }
+
+
+def _user_cache_dir() -> str:
+    import platformdirs
+
+    return platformdirs.user_cache_dir("wgp", appauthor=False)
 
 
 def _default_config(home: Path | None) -> dict[str, Any]:
@@ -53,6 +59,7 @@ def _default_config(home: Path | None) -> dict[str, Any]:
         "state_dir": str(state),
         "loras_root": str(data / "loras"),
         "models_dir": str(data / "models"),
+        "cache_dir": str(data / "cache") if home is not None else _user_cache_dir(),
         "model_paths": {},
         "model_search_paths": [],
         "writers": ["video", "image", "audio", "mattes"],

@@ -193,7 +193,7 @@ class InProcessQueue:
         self.host = host or plugins.get_host()
         self.runtime = runtime_ or runtime.initialize_runtime()
         self.events: list[Any] = []
-        self.runner = Runner(self.host, self.runtime.get("model_paths", {}))
+        self.runner = Runner(self.host, self.runtime.get("model_paths", {}), self.runtime.get("cache_dir"))
         backend = self.host.registry.queue_backends["memory"]({})
         self.controller = QueueController(backend, self.runner, ProgressChannel(listeners=[self.events.append]))
 

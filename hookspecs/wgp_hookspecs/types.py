@@ -209,6 +209,9 @@ class LoadPlan:
     weights: str | None = None
     device: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: A folder the family may keep caches in on this machine (compile caches, calibration
+    #: data); set by the worker that loads, so it is neither recorded nor part of :meth:`key`.
+    cache_dir: str | None = None
 
     def option(self, name: str, default: Any = None) -> Any:
         """The value of plan option ``name``, or ``default`` when it is not set."""

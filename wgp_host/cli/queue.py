@@ -311,7 +311,7 @@ def work(once: bool, control_port: int | None, bind_host: str, allow_remote: boo
     port = int(runtime.get("control_port", 0) if control_port is None else control_port)
     backend = open_backend(runtime)
     channel = make_channel(host, progress or runtime.get("progress", "auto"), events_file, runtime.get("progress_sinks", []))
-    controller = QueueController(backend, Runner(host, runtime.get("model_paths", {})), channel,
+    controller = QueueController(backend, Runner(host, runtime.get("model_paths", {}), runtime.get("cache_dir")), channel,
                                  max_retries=int(runtime.get("max_retries", 1)))
     server = QueueControlServer(controller, runtime.state_dir, bind_host, port, allow_remote=allow_remote)
     try:

@@ -212,3 +212,19 @@ def test_a_bad_cache_option_is_refused_before_a_job_is_queued(make_wgp_host, wgp
     assert result.exit_code == 2 and "known: " in result.output and "threshold" in result.output
     listing = wgp_cli("queue", "list", "--json")
     assert json.loads(listing.stdout) == []
+
+
+def test_regional_compile_runs_and_caches_under_the_wgp_cache_folder(make_wgp_host, wgp_cli, wgp_env, folder, tmp_path, monkeypatch):
+    import wgp_diffusers.options as diffusers_plugin
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    make_wgp_host(diffusers_plugin, ThirdPlugin())
+    common = ["-m", SPEC.id, "--model-path", folder, "-p", PARAMS["prompt"], "--seed", "5", "--steps", "2",
+              "--video-codec", "ffv1", "--writer", "video"]
+    plain_run = wgp_cli("run", *common, "--output-dir", str(tmp_path / "plain"))
+    compiled_run = wgp_cli("run", *common, "--compile", "regional", "--output-dir", str(tmp_path / "compiled"))
+    assert plain_run.exit_code == 0 and compiled_run.exit_code == 0, compiled_run.output
+    plain_frames = decode_video(next((tmp_path / "plain").glob("*.mkv"))).astype(int)
+    compiled_frames = decode_video(next((tmp_path / "compiled").glob("*.mkv"))).astype(int)
+    assert np.abs(plain_frames - compiled_frames).max() <= 2  # fused kernels reorder float work: close, not equal
+    assert any((wgp_env / "cache" / "torchinductor").rglob("*")), "inductor wrote nothing under the wgp cache folder"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -146,6 +147,10 @@ def apply_levers(pipe: Any, plan: LoadPlan, current_pipe: Any) -> None:
     backend = ATTENTION[plan.option("attention", "auto")]
     cache = plan.option("cache", "none")
     compile_mode = plan.option("compile", "none")
+    if compile_mode != "none" and plan.cache_dir:
+        # Inductor's on-disk caches under the wgp cache folder: a restarted worker reuses the
+        # compiled kernels instead of building them again (a user's own setting wins).
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(plan.cache_dir, "torchinductor"))
     for name, module in denoisers(pipe):
         if backend is not None:
             with _quiet_diffusers():  # its "experimental feature" notice on every load

@@ -32,7 +32,7 @@ are cut off after about one read timeout (the deadline is per line, not per byte
 These are the figures the tests used to assert with a stopwatch; the tests now
 assert only the behaviour.
 
-    python benchmarks/queue.py [--jobs 300] [--requests 2000] [--cancels 5]
+    python benchmarks/queue_bench.py [--jobs 300] [--requests 2000] [--cancels 5]
 """
 
 from __future__ import annotations
