@@ -1,7 +1,7 @@
 """Config assembly: the one function that turns layers of settings into a request.
 
-Precedence, lowest first: family defaults < ``--settings`` file < config
-defaults (``defaults`` then ``model_defaults[MODEL]``) < flags.  The result is
+Precedence, lowest first: family defaults < ``--profile`` < ``--settings`` file <
+config defaults (``defaults`` then ``model_defaults[MODEL]``) < flags.  The result is
 validated against the model's parameter schema and the seed is resolved, so the
 request can be replayed exactly.
 """
@@ -93,6 +93,7 @@ def assemble_request(
     family: ModelFamily,
     spec: ModelSpec,
     *,
+    profile: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
     config_defaults: Mapping[str, Any] | None = None,
     model_defaults: Mapping[str, Any] | None = None,
@@ -101,6 +102,7 @@ def assemble_request(
     """Merge the layers, validate them, resolve the seed; returns the request and warnings."""
     merged: dict[str, Any] = spec.defaults()
     layers = (
+        ("profile", profile or {}, True),
         ("settings file", settings or {}, True),
         ("config defaults", config_defaults or {}, False),
         (f"config model_defaults[{spec.id}]", model_defaults or {}, True),

@@ -48,6 +48,8 @@ class Job:
     plan: LoadPlan = field(default_factory=LoadPlan)
     adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: The ``--profile`` the job was built with (its values are already in the request and plan).
+    profile: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class Job:
             "output": self.output.to_dict(),
             "plan": self.plan.to_dict(),
             "adapters": {k: dict(v) for k, v in self.adapters.items()},
+            "profile": self.profile,
         }
 
     @classmethod
@@ -69,6 +72,7 @@ class Job:
                 output=OutputOptions.from_dict(data["output"]),
                 plan=LoadPlan.from_dict(plan),
                 adapters=dict(data.get("adapters") or {}),
+                profile=data.get("profile"),
             )
         except (KeyError, TypeError) as exc:
             raise UserError(f"not a valid job: missing or bad field {exc}") from None

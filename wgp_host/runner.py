@@ -253,6 +253,7 @@ class Runner:
             # What the family reports of the loaded model (levers applied, library versions).
             "loaded": dict(loaded or {}),
             "adapters": {k: dict(v) for k, v in job.adapters.items()},
+            "profile": job.profile,
             "plugins": plugin_versions(self.host),
             "timings": dict(timings),
         }

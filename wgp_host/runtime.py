@@ -25,7 +25,7 @@ from .atomic import atomic_write_text
 CONFIG_NAME = "wgp_config.json"
 
 #: Keys whose values are directories (normalised to absolute paths and created).
-DIR_KEYS = ("output_dir", "image_output_dir", "state_dir", "loras_root", "models_dir", "cache_dir")
+DIR_KEYS = ("output_dir", "image_output_dir", "state_dir", "loras_root", "models_dir", "cache_dir", "profiles_dir")
 
 #: Legacy WanGP keys -> (new key, value converter).
 _METADATA_TYPES = {"metadata": "embedded", "embedded": "embedded", "json": "json", "none": "none"}
@@ -60,6 +60,7 @@ def _default_config(home: Path | None) -> dict[str, Any]:
         "loras_root": str(data / "loras"),
         "models_dir": str(data / "models"),
         "cache_dir": str(data / "cache") if home is not None else _user_cache_dir(),
+        "profiles_dir": str(data / "profiles"),
         "model_paths": {},
         "model_search_paths": [],
         "writers": ["video", "image", "audio", "mattes"],

@@ -12,6 +12,7 @@ from .assembly import assemble_request, load_settings, parse_resolution, parse_s
 from .job import Job, OutputOptions
 from .naming import check_template
 from .plugins import PluginHost
+from .profiles import resolve_profile
 from .progress import ProgressChannel
 from .runtime import Runtime
 
@@ -53,6 +54,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     if not model_id:
         raise UserError("no model given: use -m MODEL (see `wgp models`)")
     family, spec = host.model(model_id)
+    profile = resolve_profile(family, spec, opts.profile, runtime.get("profiles_dir"))
     given_plan = dict(opts.plan_options)
     for name, option in host.registry.plan_options.items():
         if name in recorded_plan and given_plan.get(name) in (None, ()) and option.group in family.option_groups:
@@ -61,7 +63,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     plan = LoadPlan(
         weights=_weights_arg(opts.model_path),
         device=_device(opts.device or runtime.get("device", "auto")),
-        options=plan_options(host, runtime, family, spec, given_plan),
+        options=plan_options(host, runtime, family, spec, given_plan, profile.plan if profile else {}),
     )
     flags = {k: v for k, v in opts.params.items() if v is not None}
     if opts.resolution:
@@ -74,6 +76,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         request, warnings = assemble_request(
             family,
             spec,
+            profile=dict(profile.params) if profile else None,
             settings=settings,
             config_defaults=runtime.get("defaults", {}),
             model_defaults=(runtime.get("model_defaults", {}) or {}).get(spec.id, {}),
@@ -99,7 +102,10 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     output_dir = Path(opts.output_dir).expanduser().resolve() if opts.output_dir else runtime.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(f"output dir {output_dir} exists and is not a folder")
-    adapter_options = {**runtime.config, **opts.adapter_options, "family": family.name, "spec": spec}
+    # A profile's adapter options (a distillation LoRA) apply unless the flag is given.
+    given_adapters = {k: v for k, v in opts.adapter_options.items() if v not in (None, (), False)}
+    adapter_options = {**runtime.config, **opts.adapter_options, **(dict(profile.adapters) if profile else {}),
+                       **given_adapters, "family": family.name, "spec": spec}
     adapters = {**recorded_adapters, **resolve_adapters(host, request, adapter_options)}
     job = Job(
         request=request,
@@ -112,20 +118,22 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
             writer_options=writer_options,
         ),
         plan=plan,
+        profile=profile.name if profile else None,
     )
     return job, plan_warnings + warnings
 
 
 def plan_options(
-    host: PluginHost, runtime: Runtime, family: Any, spec: Any, given: Mapping[str, Any]
+    host: PluginHost, runtime: Runtime, family: Any, spec: Any, given: Mapping[str, Any],
+    profile: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The values of the plan options that apply to ``family``: flag > config > default.
+    """The values of the plan options that apply to ``family``: flag > config > profile > default.
 
     A flag given for a family outside the option's group is refused, so
     ``--offload`` on a model that cannot offload is an error rather than ignored.
     """
     registered = host.registry.plan_options
-    unknown = sorted(set(given) - set(registered))
+    unknown = sorted((set(given) | set(profile or {})) - set(registered))
     if unknown:
         raise UserError(f"unknown plan option {', '.join(unknown)}; registered: {', '.join(sorted(registered)) or 'none'}")
     values: dict[str, Any] = {}
@@ -138,6 +146,8 @@ def plan_options(
             continue
         if value is None or (option.multiple and not value):
             value = runtime.config.get(option.key)
+        if value is None:
+            value = (profile or {}).get(name)
         if value is None:
             value = option.param.default
         try:

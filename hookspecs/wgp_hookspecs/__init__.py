@@ -30,7 +30,7 @@ _EXPORTS = {
     **dict.fromkeys((
         "SEED_PARAM", "Adapter", "AdapterOption", "Artifact", "AudioTrack", "CancelToken", "GenerationContext",
         "GenerationRequest", "GenerationResult", "LoadPlan", "LoadedModel", "ModelFamily", "ModelSpec",
-        "OutputContext", "Param", "PlanOption", "ProgressEvent", "ProgressSink", "SinkOptions", "Writer",
+        "OutputContext", "Param", "PlanOption", "Profile", "ProgressEvent", "ProgressSink", "SinkOptions", "Writer",
         "replace_params", "resolve_seed",
     ), "types"),
 }
@@ -74,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         OutputContext,
         Param,
         PlanOption,
+        Profile,
         ProgressEvent,
         ProgressSink,
         SinkOptions,

@@ -32,6 +32,7 @@ class JobOptions:
     """
 
     model: str | None = None
+    profile: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     set_items: tuple[str, ...] = ()
     resolution: str | None = None

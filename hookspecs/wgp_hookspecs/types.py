@@ -283,6 +283,33 @@ class LoadedModel(Protocol):
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A named bundle of parameters, plan options and adapter options (``--profile NAME``).
+
+    Families ship profiles as data (``ModelFamily.profiles``); users add their own as JSON
+    files in the profiles folder.  Precedence: family defaults < profile < settings file <
+    config < flags.  ``models`` limits a profile to some model ids (empty: every model of
+    the family); ``source`` says where its values come from (a recipe, a model card).
+    """
+
+    name: str
+    description: str = ""
+    models: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    plan: Mapping[str, Any] = field(default_factory=dict)
+    adapters: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def applies_to(self, model_id: str) -> bool:
+        return not self.models or model_id in self.models
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "models": list(self.models),
+                "params": dict(self.params), "plan": dict(self.plan), "adapters": dict(self.adapters),
+                "source": self.source}
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """A model family: its model ids and the callables that load and build them.
 
@@ -307,6 +334,8 @@ class ModelFamily:
     #: that its cache does not have), at the door like ``check``; returns warnings.  Checks that
     #: depend on the worker's machine (is CUDA there?) belong in ``load``, before weights are read.
     check_plan: Callable[[ModelSpec, LoadPlan], list[str]] | None = None
+    #: Named bundles of parameters and levers (``wgp profiles``, ``--profile NAME``).
+    profiles: tuple[Profile, ...] = ()
 
 
 # --------------------------------------------------------------------------- requests

@@ -24,7 +24,7 @@ from .. import __version__
 from ..plugin_env import PluginError
 from .common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
 from .config import config
-from .info import inspect, models, plugins, writers
+from .info import inspect, models, plugins, profiles, writers
 from ..commands import LazyCommand, lazy_commands
 from .queue import queue
 from .run import run
@@ -140,7 +140,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = PluginFacingHost()
 
 
-for _command in (run, plugins, models, writers, inspect, config, queue):
+for _command in (run, plugins, models, profiles, writers, inspect, config, queue):
     cli.add_command(_command)
 
 

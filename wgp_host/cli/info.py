@@ -109,3 +109,31 @@ def inspect(file: str) -> None:
     from ..records import read_record
 
     echo_json(read_record(file))
+
+
+@click.command()
+@click.argument("model_id", metavar="[MODEL]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def profiles(model_id: str | None, as_json: bool) -> None:
+    """List the profiles (--profile NAME) of every model, or of MODEL: what each sets and its source."""
+    from ..plugins import get_host
+    from ..profiles import profiles_for
+    from ..runtime import initialize_runtime
+
+    host = get_host()
+    folder = initialize_runtime(write=False).get("profiles_dir")
+    models = [model_id] if model_id else sorted(host.registry.models)
+    rows = []
+    for mid in models:
+        family, spec = host.model(mid)
+        for profile in sorted(profiles_for(family, spec.id, folder).values(), key=lambda p: p.name):
+            rows.append({"model": spec.id, "family": family.name, **profile.to_dict()})
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no profiles" + (f" for {model_id}" if model_id else ""))
+    for row in rows:
+        sets = [f"{k}={v}" for k, v in {**row["params"], **row["plan"], **row["adapters"]}.items()]
+        click.echo(f"{row['model']:<22} {row['name']:<12} {row['description']}")
+        click.echo(f"{'':<22} {'':<12} sets {', '.join(sets) or 'nothing'}; source: {row['source'] or '-'}")

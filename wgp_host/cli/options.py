@@ -32,6 +32,7 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by `wgp run` and `wgp queue add` (plugins add theirs on top)."""
     options = [
         click.option("-m", "--model", "model", metavar="MODEL", help="Model id (see `wgp models`)."),
+        click.option("--profile", metavar="NAME", help="Named bundle of parameters and levers (see `wgp profiles MODEL`)."),
         click.option("-p", "--prompt", help="Text prompt."),
         click.option("-n", "--negative-prompt", help="What to avoid."),
         click.option("--seed", type=int, help="Seed; -1 or omitted picks one (recorded in the output)."),
@@ -114,6 +115,7 @@ def job_options(kw: dict[str, Any]) -> JobOptions:
         adapter_options={k.removeprefix("adapter__"): kw.pop(k) for k in list(kw) if k.startswith("adapter__")},
         plan_options={k.removeprefix("plan__"): kw.pop(k) for k in list(kw) if k.startswith("plan__")},
         model=kw.pop("model"),
+        profile=kw.pop("profile"),
         params={k: kw.pop(k) for k in FLAG_PARAMS},
         set_items=kw.pop("set_items"),
         resolution=kw.pop("resolution"),

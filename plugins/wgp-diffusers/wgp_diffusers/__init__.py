@@ -32,6 +32,7 @@ from .diffusion import (
 )
 from .family import (
     ASPECT_TOLERANCE,
+    STANDARD_PROFILES,
     DiffusersModel,
     aspect_warning,
     deferred,
@@ -50,6 +51,7 @@ __all__ = [
     "OFFLOAD_MODES",
     "OPTION_GROUP",
     "PLAN_OPTIONS",
+    "STANDARD_PROFILES",
     "DiffusersModel",
     "aspect_warning",
     "deferred",

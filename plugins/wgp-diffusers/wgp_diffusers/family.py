@@ -43,6 +43,7 @@ from wgp_hookspecs import (
     LoadPlan,
     ModelFamily,
     ModelSpec,
+    Profile,
     UserError,
     resolve_seed,
 )
@@ -226,12 +227,22 @@ def standard_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- registration and checks
 
 
+#: The profiles every family built with :func:`define_family` has.
+STANDARD_PROFILES = (
+    Profile("quality", "The family's published defaults, no lever: what the official recipe does",
+            source="each model's defaults (their sources are beside them in the family's specs)"),
+    Profile("fast", "First Block Cache at diffusers' default threshold: skips transformer steps whose first block barely changes",
+            plan={"cache": "fbcache"}, source="diffusers FirstBlockCacheConfig (threshold 0.05, its default)"),
+)
+
+
 def define_family(
     name: str,
     package: str,
     models: tuple[ModelSpec, ...],
     check: Callable[[ModelSpec, Mapping[str, Any]], list[str]] | None = None,
     description: str = "",
+    profiles: tuple[Profile, ...] = (),
 ) -> ModelFamily:
     """The :class:`ModelFamily` of a diffusers family laid out like wgp-wan, wgp-flux and wgp-ltx.
 
@@ -239,7 +250,8 @@ def define_family(
     ``PACKAGE.tiny:build_tiny``, both :func:`deferred`, so building the family
     (at registration) imports neither torch nor diffusers.  The family takes the
     plan options of :data:`OPTION_GROUP` (``--dtype``, ``--offload``,
-    ``--vae-tiling``), which this distribution registers once for all of them.
+    ``--vae-tiling`` and the levers), which this distribution registers once for all
+    of them, and the :data:`STANDARD_PROFILES` (``quality``, ``fast``) besides ``profiles``.
     """
     return ModelFamily(
         name=name,
@@ -250,6 +262,7 @@ def define_family(
         description=description,
         option_groups=(OPTION_GROUP,),
         check_plan=deferred("wgp_diffusers.levers:check_plan"),
+        profiles=STANDARD_PROFILES + tuple(profiles),
     )
 
 
@@ -322,6 +335,7 @@ def aspect_warning(flag: str, size: tuple[int, int], params: Mapping[str, Any]) 
 
 __all__ = [
     "ASPECT_TOLERANCE",
+    "STANDARD_PROFILES",
     "DiffusersModel",
     "aspect_warning",
     "deferred",
