@@ -228,3 +228,17 @@ def test_regional_compile_runs_and_caches_under_the_wgp_cache_folder(make_wgp_ho
     compiled_frames = decode_video(next((tmp_path / "compiled").glob("*.mkv"))).astype(int)
     assert np.abs(plain_frames - compiled_frames).max() <= 2  # fused kernels reorder float work: close, not equal
     assert any((wgp_env / "cache" / "torchinductor").rglob("*")), "inductor wrote nothing under the wgp cache folder"
+
+
+def test_offload_auto_is_planned_printed_and_recorded(make_wgp_host, wgp_cli, folder, tmp_path):
+    import wgp_diffusers.options as diffusers_plugin
+
+    make_wgp_host(diffusers_plugin, ThirdPlugin())
+    result = wgp_cli("run", "-m", SPEC.id, "--model-path", folder, "-p", "x", "--steps", "1", "--offload", "auto",
+                     "--device", "cpu", "--progress", "console", "--writer", "video", "--output-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("offload auto: none") == 1, result.stderr
+    record = json.loads(wgp_cli("inspect", json.loads(result.stdout)["artifacts"][0]["path"]).stdout)
+    assert record["plan"]["offload"] == "auto"
+    decision = record["loaded"]["offload_auto"]
+    assert decision["mode"] == "none" and decision["fits"] is True and "GiB" in decision["reason"]

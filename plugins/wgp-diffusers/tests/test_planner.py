@@ -27,17 +27,23 @@ def g(gib: float) -> int:
 # top-level children are not a ModuleList, so group offload moves it whole; its largest layer is
 # the 256k x 4096 token embedding.
 WAN_1_3B = [
-    ComponentSize("transformer", g(2.8), largest_block_bytes=g(0.09), largest_layer_bytes=g(0.02), resident_bytes=g(0.05)),
+    ComponentSize(
+        "transformer", g(2.8), largest_block_bytes=g(0.09), largest_layer_bytes=g(0.02), resident_bytes=g(0.05)
+    ),
     ComponentSize("text_encoder", g(10.6), largest_layer_bytes=g(1.96)),
     ComponentSize("vae", g(0.25), largest_layer_bytes=g(0.01)),
 ]
 # Wan 14B-like: 40 blocks of 0.7 GiB, a 5120 x 13824 FFN as the largest layer.
 WAN_14B = [
-    ComponentSize("transformer", g(28), largest_block_bytes=g(0.7), largest_layer_bytes=g(0.13), resident_bytes=g(0.25)),
+    ComponentSize(
+        "transformer", g(28), largest_block_bytes=g(0.7), largest_layer_bytes=g(0.13), resident_bytes=g(0.25)
+    ),
     *WAN_1_3B[1:],
 ]
 # The same with a text encoder that group offload can split into blocks (0.36 GiB each, 2 GiB outside).
-BLOCKED_TE = ComponentSize("text_encoder", g(10.6), largest_block_bytes=g(0.36), largest_layer_bytes=g(1.96), resident_bytes=g(2.0))
+BLOCKED_TE = ComponentSize(
+    "text_encoder", g(10.6), largest_block_bytes=g(0.36), largest_layer_bytes=g(1.96), resident_bytes=g(2.0)
+)
 WAN_14B_BLOCKED_TE = [WAN_14B[0], BLOCKED_TE, WAN_14B[2]]
 # Huge blocks: two of them do not fit a 4 GiB card with streams.
 BIG_BLOCKS = [
@@ -59,15 +65,18 @@ ROWS = [
     ("1.3b-12g-model", WAN_1_3B, cuda(12), {}, "model", True, False),
     # The 10.6 GiB encoder is a single group, so group needs as much as model: only sequential is left.
     ("1.3b-11g-sequential", WAN_1_3B, cuda(11), {}, "sequential", True, False),
-    ("1.3b-11g-quantized-te-none", WAN_1_3B, cuda(11), {"allow_text_encoder_quantization": True}, "none", True, True),
-    ("1.3b-24g-no-quantization-needed", WAN_1_3B, cuda(24), {"allow_text_encoder_quantization": True}, "none", True, False),
+    ("1.3b-11g-quantized-te-none", WAN_1_3B, cuda(11), {"allow_text_encoder_quantization": True},
+     "none", True, True),
+    ("1.3b-24g-no-quantization-needed", WAN_1_3B, cuda(24), {"allow_text_encoder_quantization": True},
+     "none", True, False),
     ("14b-24g-group", WAN_14B, cuda(24, ram_gib=128), {}, "group", True, False),
     # Streams pin a copy of every block while the loaded copy lives: 66.6 GiB (+10%) > 64 GiB RAM.
     ("14b-24g-pinned-copy-too-big", WAN_14B, cuda(24, ram_gib=64), {}, "sequential", True, False),
     ("14b-24g-not-staged", WAN_14B, cuda(24, ram_gib=64), {"staged_in_ram": False}, "group", True, False),
     ("14b-8g-blocks-0.7-group", WAN_14B_BLOCKED_TE, cuda(8, ram_gib=128), {}, "group", True, False),
     ("14b-8g-whole-te-sequential", WAN_14B, cuda(8, ram_gib=128), {}, "sequential", True, False),
-    ("14b-8g-quantized-te-group", WAN_14B, cuda(8, ram_gib=128), {"allow_text_encoder_quantization": True}, "group", True, True),
+    ("14b-8g-quantized-te-group", WAN_14B, cuda(8, ram_gib=128), {"allow_text_encoder_quantization": True},
+     "group", True, True),
     ("4g-blocks-3-sequential", BIG_BLOCKS, cuda(4, ram_gib=128), {}, "sequential", True, False),
     # No streams on MPS: one block at a time, so the same figures fit group there.
     ("mps-4g-blocks-3-group", BIG_BLOCKS, MemoryFigures("mps", g(4), g(128)), {}, "group", True, False),
@@ -93,7 +102,8 @@ def test_plan_offload(components, memory, kwargs, mode, fits, quantize):
         assert decision.device_need_bytes is None
     else:
         assert decision.device_need_bytes is not None
-        assert (decision.device_need_bytes <= memory.free_device_bytes and decision.host_need_bytes <= memory.free_ram_bytes) == fits
+        within = decision.device_need_bytes <= memory.free_device_bytes
+        assert (within and decision.host_need_bytes <= memory.free_ram_bytes) == fits
 
 
 def test_reason_names_the_numbers_and_the_rejected_plans():
@@ -232,8 +242,14 @@ def test_component_sizes_follows_group_offload_block_modules_and_shared_weights(
             self.stack.block = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(2))
 
     te, vae = component_sizes(SimpleNamespace(components={"text_encoder": Encoder(), "vae": Vae()}))
-    assert te == ComponentSize("text_encoder", bytes=(40 + 40) * 4, largest_block_bytes=0, largest_layer_bytes=160, resident_bytes=320)
-    assert vae == ComponentSize("vae", bytes=(72 + 18 + 16 + 4) * 4, largest_block_bytes=288, largest_layer_bytes=288, resident_bytes=80)
+    # The encoder's ModuleList is not a top-level child, so group offload moves it whole: no blocks.
+    assert te == ComponentSize(
+        "text_encoder", bytes=(40 + 40) * 4, largest_block_bytes=0, largest_layer_bytes=160, resident_bytes=320
+    )
+    # The decoder is a block module: its Sequential's elements are blocks, its norm and the quant layers resident.
+    assert vae == ComponentSize(
+        "vae", bytes=(72 + 18 + 16 + 4) * 4, largest_block_bytes=288, largest_layer_bytes=288, resident_bytes=80
+    )
 
 
 def test_measure_memory_on_cpu():

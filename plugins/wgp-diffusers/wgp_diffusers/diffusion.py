@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from wgp_hookspecs import GenerationContext, LoadPlan, UserError
 
-from .options import DTYPE_NAMES, OFFLOAD_MODES
+from .options import DTYPE_NAMES, OFFLOAD_CHOICES, OFFLOAD_MODES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -298,8 +298,8 @@ def validate_plan(plan: LoadPlan) -> list[str]:
         if mps is None or not mps.is_available():
             raise UserError("device mps was requested but MPS is not available on this machine; use --device cpu or auto")
     offload = str(plan.option("offload", "none")).strip().lower()
-    if offload not in OFFLOAD_MODES:
-        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_MODES)} (got {plan.option('offload')!r})")
+    if offload not in OFFLOAD_CHOICES:
+        raise UserError(f"offload: must be one of {', '.join(OFFLOAD_CHOICES)} (got {plan.option('offload')!r})")
     if offload == "sequential" and kind == "cpu":
         raise UserError(
             "offload sequential streams weights to an accelerator and needs CUDA or MPS; "

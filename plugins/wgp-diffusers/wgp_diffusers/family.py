@@ -30,6 +30,7 @@ torch, diffusers or PIL), so a family's registration code may import it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Callable, Mapping
@@ -48,7 +49,7 @@ from wgp_hookspecs import (
     resolve_seed,
 )
 
-from . import diffusion, levers
+from . import diffusion, levers, planner
 from .options import OPTION_GROUP
 
 #: How far (relative) an image's aspect ratio may be from the output's before a warning.
@@ -131,11 +132,19 @@ class DiffusersModel:
         cls.check_layout(spec, pipe, location)
         # Storage casting before placement, so offloaded copies are stored small too.
         levers.apply_storage_dtype(pipe, plan, dtype)
+        decision = None
+        if plan.option("offload") == "auto":
+            # The weights are in RAM, not yet on the device: measured, planned, then placed.
+            decision = planner.plan_offload(planner.component_sizes(pipe), planner.measure_memory(device))
+            plan = dataclasses.replace(plan, options={**plan.options, "offload": decision.mode})
+            warnings.append(f"offload auto: {decision.reason}")
         diffusion.apply_offload(pipe, plan, device)
         model = cls(spec, plan, pipe, device, warnings)
         levers.apply_levers(pipe, plan, lambda: model.running_pipe)
         model.weights_revision = diffusion.weights_revision(location)
         model.load_report = levers.lever_report(plan)
+        if decision is not None:
+            model.load_report["offload_auto"] = decision.to_dict()
         return model
 
     def pipeline_for(self, with_image: bool) -> Any:

@@ -20,6 +20,8 @@ OPTION_GROUP = "diffusers"
 
 #: Offload strategies (see :func:`wgp_diffusers.diffusion.apply_offload`).
 OFFLOAD_MODES = ("none", "model", "group", "sequential")
+#: What ``--offload`` takes: a strategy, or ``auto`` (:mod:`wgp_diffusers.planner` chooses one at load).
+OFFLOAD_CHOICES = ("auto", *OFFLOAD_MODES)
 
 #: dtype names a plan may use, with their torch attribute names.
 DTYPE_NAMES = {
@@ -39,7 +41,8 @@ PLAN_OPTIONS = (
         OPTION_GROUP,
     ),
     PlanOption(
-        Param("offload", "str", "none", "Offloading strategy.", choices=OFFLOAD_MODES),
+        Param("offload", "str", "none", "Offloading strategy; auto: the fastest that fits this machine's free memory.",
+              choices=OFFLOAD_CHOICES),
         ("--offload",),
         OPTION_GROUP,
     ),
