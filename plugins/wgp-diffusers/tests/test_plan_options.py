@@ -12,6 +12,9 @@ from wgp_diffusers import OPTION_GROUP, PLAN_OPTIONS, define_family, weights_rev
 from wgp_host.testing import registered_families
 
 T2V = "wan2.1-t2v-1.3b"
+#: Every plan option at its default.
+LEVERS_OFF = {"dtype": "auto", "offload": "none", "vae_tiling": None, "cache": "none", "cache_options": [],
+              "attention": "auto", "compile": "none", "storage_dtype": "none"}
 SMALL = ["--resolution", "32x32", "--frames", "5", "--steps", "1", "--seed", "3"]
 
 
@@ -19,10 +22,11 @@ def test_registered_once_by_the_diffusers_plugin(wgp_cli):
     plugins = {p["name"]: p for p in json.loads(wgp_cli("plugins", "--json").output)}
     assert plugins["diffusers"]["hooks"] == ["register_plan_options"]
     assert plugins["diffusers"]["distribution"] == "wgp-diffusers"
-    help_text = wgp_cli("run", "--help").output
-    for flag in ("--dtype", "--offload", "--vae-tiling"):
-        assert help_text.count(flag) == 1, flag
-    assert {option.name for option in PLAN_OPTIONS} == {"dtype", "offload", "vae_tiling"}
+    help_lines = [line.split()[0] for line in wgp_cli("run", "--help").output.splitlines() if line.strip().startswith("--")]
+    for flag in ("--dtype", "--offload", "--vae-tiling", "--cache", "--cache-option", "--attention", "--compile", "--storage-dtype"):
+        assert help_lines.count(flag) == 1, flag
+    assert {option.name for option in PLAN_OPTIONS} == {
+        "dtype", "offload", "vae_tiling", "cache", "cache_options", "attention", "compile", "storage_dtype"}
 
 
 @pytest.mark.parametrize("entry_point", ["wan", "flux", "ltx"])
@@ -41,16 +45,16 @@ def test_a_third_party_family_gets_the_options_without_code(make_wgp_host, wgp_c
     make_wgp_host(diffusers_plugin, plugin)
     result = wgp_cli("run", "-m", "third-t2v", "-p", "x", "--offload", "model", "--dtype", "bf16", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["plan"]["options"] == {"dtype": "bf16", "offload": "model", "vae_tiling": None}
+    assert json.loads(result.output)["plan"]["options"] == {**LEVERS_OFF, "dtype": "bf16", "offload": "model"}
 
 
 def test_values_flow_from_flag_config_and_default_and_are_recorded(wgp_cli, wgp_env, tmp_path):
     (wgp_env / "wgp_config.json").parent.mkdir(parents=True, exist_ok=True)
     (wgp_env / "wgp_config.json").write_text(json.dumps({"offload": "group"}))
     dry = json.loads(wgp_cli("run", "-m", T2V, "-p", "x", "--dry-run", "--json").output)
-    assert dry["plan"]["options"] == {"dtype": "auto", "offload": "group", "vae_tiling": None}
+    assert dry["plan"]["options"] == {**LEVERS_OFF, "offload": "group"}
     dry = json.loads(wgp_cli("run", "-m", T2V, "-p", "x", "--offload", "none", "--no-vae-tiling", "--dry-run", "--json").output)
-    assert dry["plan"]["options"] == {"dtype": "auto", "offload": "none", "vae_tiling": False}
+    assert dry["plan"]["options"] == {**LEVERS_OFF, "vae_tiling": False}
 
 
 def test_refused_at_the_door_for_families_outside_the_group(wgp_cli):
