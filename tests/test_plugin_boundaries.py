@@ -43,6 +43,8 @@ def project(folder: Path) -> tuple[str, list[str], set[str]]:
     data = tomllib.loads((folder / "pyproject.toml").read_text())
     packages = data.get("tool", {}).get("setuptools", {}).get("packages") or []
     deps = {_requirement_name(r) for r in data["project"].get("dependencies", [])}
+    # An optional extra is declared too: the code imports it only where its feature is asked for.
+    deps |= {_requirement_name(r) for extra in data["project"].get("optional-dependencies", {}).values() for r in extra}
     return data["project"]["name"], list(packages), deps
 
 

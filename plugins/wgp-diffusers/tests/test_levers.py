@@ -154,7 +154,7 @@ def test_levers_through_the_cli_are_recorded_and_replayed(make_wgp_host, wgp_cli
     make_wgp_host(diffusers_plugin, ThirdPlugin())
     first = tmp_path / "first"
     result = wgp_cli("run", "-m", SPEC.id, "--model-path", folder, "-p", PARAMS["prompt"], "--seed", "5",
-                     "--cache", "fbcache", "--cache-option", "threshold=0.5", "--video-codec", "ffv1",
+                     "--cache", "fbcache", "--cache-option", "threshold=0.5", "--quantize", "int8", "--video-codec", "ffv1",
                      "--writer", "video", "--output-dir", str(first))
     assert result.exit_code == 0, result.output
     (video,) = first.glob("*.mkv")
@@ -162,14 +162,15 @@ def test_levers_through_the_cli_are_recorded_and_replayed(make_wgp_host, wgp_cli
     assert record["plan"]["cache"] == "fbcache" and record["plan"]["cache_options"] == ["threshold=0.5"]
     loaded = record["loaded"]
     assert loaded["cache"] == "fbcache" and loaded["cache_options"] == {"threshold": 0.5}
-    assert loaded["bit_reproducible"] is False
+    assert loaded["bit_reproducible"] is False and loaded["quantize"] == "int8"
     assert loaded["torch"] == torch.__version__ and loaded["diffusers"]
     again = tmp_path / "again"
     replay = wgp_cli("run", "--from", str(video), "--model-path", folder, "--video-codec", "ffv1", "--writer", "video",
                      "--output-dir", str(again))  # where and how to write is the deployment's, not the record's
     assert replay.exit_code == 0, replay.output
     (replayed,) = again.glob("*.mkv")
-    assert json.loads(wgp_cli("inspect", str(replayed)).stdout)["plan"]["cache"] == "fbcache"
+    replayed_plan = json.loads(wgp_cli("inspect", str(replayed)).stdout)["plan"]
+    assert replayed_plan["cache"] == "fbcache" and replayed_plan["quantize"] == "int8"
     assert np.array_equal(decode_video(replayed), decode_video(video))
 
 
@@ -190,6 +191,8 @@ def test_plain_runs_are_recorded_as_bit_reproducible(make_wgp_host, wgp_cli, fol
     (["--cache-option", "threshold=1"], "--cache-option needs a cache"),
     (["--cache", "magcache"], "magcache needs per-model magnitude ratios"),
     (["--cache", "warp"], "'warp' is not one of"),
+    (["--quantize", "nf4"], "--quantize nf4 needs CUDA"),
+    (["--quantize-text-encoder", "fp8"], "--quantize-text-encoder fp8 needs CUDA"),
 ])
 def test_unsupported_levers_are_one_line_exit_2_and_write_nothing(make_wgp_host, wgp_cli, folder, tmp_path, args, message):
     import wgp_diffusers.options as diffusers_plugin
@@ -242,3 +245,18 @@ def test_offload_auto_is_planned_printed_and_recorded(make_wgp_host, wgp_cli, fo
     assert record["plan"]["offload"] == "auto"
     decision = record["loaded"]["offload_auto"]
     assert decision["mode"] == "none" and decision["fits"] is True and "GiB" in decision["reason"]
+
+
+
+def test_int8_weights_through_torchao_load_and_generate(folder, plain):
+    import torchao.quantization
+
+    model = ThirdModel.load(SPEC, LoadPlan(weights=folder, device="cpu",
+                                           options={"quantize": "int8", "quantize_text_encoder": "int8"}))
+    weight = model.pipe.transformer.blocks[0].ffn.net[0].proj.weight
+    assert isinstance(weight, torchao.quantization.Int8Tensor)
+    encoder_linears = [m for m in model.pipe.text_encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert encoder_linears and all(isinstance(m.weight, torchao.quantization.Int8Tensor) for m in encoder_linears)
+    frames = model.generate(GenerationRequest(SPEC.id, PARAMS), Recorder().context).video
+    assert frames.shape == plain[0].shape and frames.std() > 0
+    assert model.load_report["quantize"] == "int8" and model.load_report["quantize_text_encoder"] == "int8"

@@ -16,8 +16,16 @@ docs/diffusers-families.md.
 
 from __future__ import annotations
 
-from . import diffusion
-from .diffusion import (
+import logging as _logging
+
+# With torchao installed (the [torchao] extra), importing diffusers logs about CUDA kernels a CPU
+# build cannot load, torch's pytree about torchao's enums and diffusers about torchao tensor
+# types: none of it is actionable by a wgp user, and it would print on every run.
+for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao.torchao_quantizer"):
+    _logging.getLogger(_name).setLevel(_logging.ERROR)
+
+from . import diffusion  # noqa: E402
+from .diffusion import (  # noqa: E402
     hub_offline,
     load_images,
     resolve_device,
@@ -30,7 +38,7 @@ from .diffusion import (
     validate_plan,
     weights_revision,
 )
-from .family import (
+from .family import (  # noqa: E402
     ASPECT_TOLERANCE,
     STANDARD_PROFILES,
     DiffusersModel,
@@ -41,7 +49,7 @@ from .family import (
     registration_hook,
     standard_kwargs,
 )
-from .options import DTYPE_NAMES, OFFLOAD_MODES, OPTION_GROUP, PLAN_OPTIONS
+from .options import DTYPE_NAMES, OFFLOAD_MODES, OPTION_GROUP, PLAN_OPTIONS  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -73,6 +73,8 @@ class DiffusersModel:
     image_arguments: ClassVar[Mapping[str, str]] = {}
     #: Components kept in float32 when the rest runs in half precision.
     float32_components: ClassVar[tuple[str, ...]] = ()
+    #: Components ``--quantize-text-encoder`` quantizes (transformers models).
+    text_encoders: ClassVar[tuple[str, ...]] = ("text_encoder", "text_encoder_2")
     #: With VAE tiling on auto, outputs larger than this many pixels are decoded in tiles.
     auto_tiling_pixels: ClassVar[int] = diffusion.AUTO_TILING_PIXELS
 
@@ -128,7 +130,10 @@ class DiffusersModel:
         dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device)
         location = diffusion.resolve_weights(plan.weights or spec.weights)
         dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
-        pipe = diffusion.load_pipeline(cls.pipeline_class(spec), location, dtypes)
+        pipeline_class = cls.pipeline_class(spec)
+        quantization = levers.quantization_config(plan, pipeline_class, location, cls.text_encoders)
+        extra = {"quantization_config": quantization} if quantization is not None else {}
+        pipe = diffusion.load_pipeline(pipeline_class, location, dtypes, **extra)
         cls.check_layout(spec, pipe, location)
         # Storage casting before placement, so offloaded copies are stored small too.
         levers.apply_storage_dtype(pipe, plan, dtype)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -46,6 +48,17 @@ _CUDA_ONLY = {"flash", "flash3", "sage", "xformers"}
 COMPILE_MODES = ("none", "regional", "full")
 #: ``--storage-dtype`` names -> torch dtypes weights are stored in (computed in the plan's dtype).
 STORAGE_DTYPES = {"none": None, "fp8": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
+
+#: ``--quantize`` names -> (backend, torchao config class or bitsandbytes mode, needs CUDA).
+QUANTIZE = {
+    "none": None,
+    "int8": ("torchao", "Int8WeightOnlyConfig", False),
+    "int4": ("torchao", "Int4WeightOnlyConfig", True),
+    "fp8": ("torchao", "Float8WeightOnlyConfig", True),
+    "nf4": ("bitsandbytes", "nf4", True),
+}
+#: The extra of wgp-diffusers that installs each backend.
+_EXTRAS = {"torchao": "torchao", "bitsandbytes": "bnb"}
 
 #: The denoisers a lever applies to, in pipeline attribute order (Wan 2.2 A14B has two experts).
 DENOISERS = ("transformer", "transformer_2", "unet")
@@ -117,9 +130,54 @@ def check_levers(plan: LoadPlan, device: str) -> list[str]:
             _check_attention_backend_requirements(AttentionBackendName(backend))
         except RuntimeError as exc:  # the missing package, named by diffusers
             raise UserError(f"--attention {attention}: {exc}") from None
+    _check_quantize("--quantize", plan.option("quantize", "none"), kind)
+    _check_quantize("--quantize-text-encoder", plan.option("quantize_text_encoder", "none"), kind)
     if plan.option("compile", "none") != "none" and kind == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
         raise UserError("--compile on a CPU needs a C++ compiler (torch inductor builds kernels); install g++ or use --compile none")
     return warnings
+
+
+def _check_quantize(flag: str, name: str, kind: str) -> None:
+    spec = QUANTIZE[name]
+    if spec is None:
+        return
+    backend, _, cuda_only = spec
+    if cuda_only and kind != "cuda":
+        raise UserError(f"{flag} {name} needs CUDA (this plan's device is {kind}); on a CPU use int8 or none")
+    if importlib.util.find_spec(backend) is None:
+        raise UserError(f"{flag} {name} needs {backend}: pip install 'wgp-diffusers[{_EXTRAS[backend]}]'")
+
+
+def quantization_config(plan: LoadPlan, pipeline_class: Any, location: str, text_encoders: tuple[str, ...]) -> Any:
+    """diffusers' ``PipelineQuantizationConfig`` for ``--quantize`` (the denoisers) and
+    ``--quantize-text-encoder`` (``text_encoders``, transformers models) of the pipeline at
+    ``location`` (only the components its ``model_index.json`` has), or None."""
+    if QUANTIZE[plan.option("quantize", "none")] is None and QUANTIZE[plan.option("quantize_text_encoder", "none")] is None:
+        return None
+    index = pipeline_class.load_config(location)
+    present = {name for name, value in index.items() if isinstance(value, (list, tuple)) and value and value[0]}
+    mapping: dict[str, Any] = {}
+    for option, names, library in (("quantize", DENOISERS, "diffusers"), ("quantize_text_encoder", text_encoders, "transformers")):
+        components = [name for name in names if name in present]
+        spec = QUANTIZE[plan.option(option, "none")]
+        if spec is None:
+            continue
+        backend, what, _ = spec
+        module = importlib.import_module(library)
+        if backend == "torchao":
+            import torchao.quantization
+
+            config = module.TorchAoConfig(getattr(torchao.quantization, what)())
+        else:
+            import torch
+
+            config = module.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=what, bnb_4bit_compute_dtype=torch.bfloat16)
+        mapping.update({name: config for name in components})
+    if not mapping:
+        return None
+    from diffusers import PipelineQuantizationConfig
+
+    return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
 def denoisers(pipe: Any) -> list[tuple[str, Any]]:
@@ -203,6 +261,8 @@ def lever_report(plan: LoadPlan) -> dict[str, Any]:
         "attention": plan.option("attention", "auto"),
         "compile": plan.option("compile", "none"),
         "storage_dtype": plan.option("storage_dtype", "none"),
+        "quantize": plan.option("quantize", "none"),
+        "quantize_text_encoder": plan.option("quantize_text_encoder", "none"),
         "torch": torch.__version__,
         "diffusers": diffusers.__version__,
         # A step cache skips work depending on values; fused kernels and compiled graphs

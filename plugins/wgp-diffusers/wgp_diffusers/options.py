@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from wgp_hookspecs import Param, PlanOption, hookimpl
 
-from .levers import ATTENTION, CACHES, COMPILE_MODES, STORAGE_DTYPES
+from .levers import ATTENTION, CACHES, COMPILE_MODES, QUANTIZE, STORAGE_DTYPES
 
 #: The option group of diffusers families.
 OPTION_GROUP = "diffusers"
@@ -79,6 +79,18 @@ PLAN_OPTIONS = (
         Param("storage_dtype", "str", "none", "Store the transformer's weights in fp8, computing in --dtype (layerwise casting).",
               choices=tuple(STORAGE_DTYPES)),
         ("--storage-dtype",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("quantize", "str", "none", "Quantize the transformer's weights: int8 (torchao, CPU too), int4, fp8 (torchao, CUDA), nf4 (bitsandbytes, CUDA).",
+              choices=tuple(QUANTIZE)),
+        ("--quantize",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("quantize_text_encoder", "str", "none", "Quantize the text encoder(s), with the same choices as --quantize.",
+              choices=tuple(QUANTIZE)),
+        ("--quantize-text-encoder",),
         OPTION_GROUP,
     ),
 )
