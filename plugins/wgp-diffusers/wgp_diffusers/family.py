@@ -30,6 +30,7 @@ torch, diffusers or PIL), so a family's registration code may import it.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import inspect
@@ -73,6 +74,8 @@ class DiffusersModel:
     image_arguments: ClassVar[Mapping[str, str]] = {}
     #: Components kept in float32 when the rest runs in half precision.
     float32_components: ClassVar[tuple[str, ...]] = ()
+    #: Text-encoder outputs kept per loaded model (see :meth:`reuse_prompt_embeddings`); 0 turns it off.
+    prompt_cache_size: ClassVar[int] = 8
     #: Components ``--quantize-text-encoder`` quantizes (transformers models).
     text_encoders: ClassVar[tuple[str, ...]] = ("text_encoder", "text_encoder_2")
     #: With VAE tiling on auto, outputs larger than this many pixels are decoded in tiles.
@@ -95,6 +98,7 @@ class DiffusersModel:
         self.load_report: dict[str, Any] = {}
         #: The pipeline of the generation in progress (step caches follow its timestep).
         self.running_pipe: Any = pipe
+        self._prompt_cache: collections.OrderedDict[Any, dict[str, Any]] = collections.OrderedDict()
 
     # ----------------------------------------------------------------- family hooks
 
@@ -114,6 +118,36 @@ class DiffusersModel:
 
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
+
+    def encode_prompt(self, pipe: Any, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The text-encoder outputs for the call ``kwargs``, as the pipeline's embedding arguments
+        (e.g. ``{"prompt_embeds": ..., "negative_prompt_embeds": ...}``), or None when this
+        family does not precompute them.  They must be exactly what the pipeline would compute."""
+        return None
+
+    def reuse_prompt_embeddings(self, pipe: Any, kwargs: dict[str, Any], context: GenerationContext) -> dict[str, Any]:
+        """Swap the prompts for cached text-encoder outputs, so a sweep over seeds or steps encodes
+        each prompt once.  Keyed by pipeline, prompts, guidance on/off and the call's other text
+        arguments; at most :attr:`prompt_cache_size` entries, least recently used evicted."""
+        if not self.prompt_cache_size or _text_encoder_adapted(pipe):
+            # An adapter in the text encoder (a LoRA with text-encoder layers) changes its
+            # outputs without changing the key: encode as the pipeline would.
+            return kwargs
+        text_args = {k: v for k, v in kwargs.items() if k in ("prompt", "negative_prompt", "max_sequence_length")}
+        key = (type(pipe).__name__, tuple(sorted(text_args.items())), float(kwargs.get("guidance_scale", 1.0)) > 1.0)
+        cached = key in self._prompt_cache
+        if cached:
+            self._prompt_cache.move_to_end(key)
+            embeddings = self._prompt_cache[key]
+        else:
+            embeddings = self.encode_prompt(pipe, kwargs)
+            if embeddings is None:
+                return kwargs
+            self._prompt_cache[key] = embeddings
+            while len(self._prompt_cache) > self.prompt_cache_size:
+                self._prompt_cache.popitem(last=False)
+        context.emit("prompt.embeddings", cached=cached, entries=len(self._prompt_cache))
+        return {**{k: v for k, v in kwargs.items() if k not in ("prompt", "negative_prompt")}, **embeddings}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -190,7 +224,7 @@ class DiffusersModel:
         self.prepare(pipe, params)
         tiled = diffusion.apply_vae_tiling(pipe, self.plan.option("vae_tiling"), params["width"], params["height"], self.auto_tiling_pixels)
         output = pipe(
-            **self.pipeline_kwargs(params, images),
+            **self.reuse_prompt_embeddings(pipe, self.pipeline_kwargs(params, images), context),
             generator=diffusion.seeded_generator(seed, self.device),
             callback_on_step_end=diffusion.step_callback(context, int(params["steps"])),
         )
@@ -208,12 +242,22 @@ class DiffusersModel:
         """Drop the pipelines and give their memory back."""
         pipes = list(self._pipelines.values())
         self._pipelines.clear()
+        self._prompt_cache.clear()
         self.pipe = None
         self._offload_owner = None
         for pipe in pipes:
             diffusion.release_pipeline(pipe, self.device)
         del pipes
         diffusion.release_pipeline(None, self.device)
+
+
+def _text_encoder_adapted(pipe: Any) -> bool:
+    """Whether any text encoder of ``pipe`` carries adapter (PEFT LoRA) layers right now."""
+    for name in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+        encoder = getattr(pipe, name, None)
+        if encoder is not None and any("lora_" in key for key, _ in encoder.named_parameters()):
+            return True
+    return False
 
 
 def standard_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -392,3 +392,29 @@ def test_check_refuses_unreadable_images(tmp_path):
 def test_check_warns_when_image_is_stretched(images):
     warnings = WAN_FAMILY.check(get_spec("wan2.1-i2v-14b-480p"), {"image_start": images["a"], "width": 832, "height": 480})
     assert len(warnings) == 1 and "stretched" in warnings[0]
+
+
+def test_a_sweep_encodes_each_prompt_once(tiny_dir):
+    model = load("wan2.1-t2v-1.3b", tiny_dir("wan2.1-t2v-1.3b"))
+    encoder_calls = []
+    model.pipe.text_encoder.register_forward_pre_hook(lambda module, args: encoder_calls.append(1))
+    recorder = Recorder()
+    first = generate(model, request_params("wan2.1-t2v-1.3b", seed=1), recorder).video
+    generate(model, request_params("wan2.1-t2v-1.3b", seed=2), recorder)
+    again = generate(model, request_params("wan2.1-t2v-1.3b", seed=1), recorder).video
+    generate(model, request_params("wan2.1-t2v-1.3b", seed=1, prompt="another prompt"), recorder)
+    cached = [fields["cached"] for event, fields in recorder.events if event == "prompt.embeddings"]
+    assert cached == [False, True, True, False]
+    assert len(encoder_calls) == 2 * 2  # two prompts, each with its negative prompt (guidance > 1)
+    assert np.array_equal(first, again)
+
+
+def test_no_reuse_while_a_lora_is_in_the_text_encoder(tiny_dir):
+    from peft import LoraConfig, inject_adapter_in_model
+
+    model = load("wan2.1-t2v-1.3b", tiny_dir("wan2.1-t2v-1.3b"))
+    inject_adapter_in_model(LoraConfig(r=2, target_modules=["q"]), model.pipe.text_encoder)
+    recorder = Recorder()
+    for seed in (1, 2):
+        generate(model, request_params("wan2.1-t2v-1.3b", seed=seed), recorder)
+    assert [e for e, _ in recorder.events if e == "prompt.embeddings"] == []

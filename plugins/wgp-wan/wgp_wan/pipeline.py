@@ -116,6 +116,27 @@ class WanModel(DiffusersModel):
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         configure_scheduler(pipe, params.get("flow_shift"))
 
+    def encode_prompt(self, pipe: Any, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``pipe.encode_prompt`` called as the pipeline's own ``__call__`` calls it (its
+        ``max_sequence_length`` default, guidance on above 1.0), so the frames are the same."""
+        import inspect
+
+        import torch
+
+        length = kwargs.get("max_sequence_length")
+        if length is None:
+            length = inspect.signature(type(pipe).__call__).parameters["max_sequence_length"].default
+        with torch.no_grad():  # as inside the pipeline's __call__: no autograd state kept on the cache
+            prompt_embeds, negative_prompt_embeds = pipe.encode_prompt(
+                prompt=kwargs["prompt"],
+                negative_prompt=kwargs.get("negative_prompt"),
+                do_classifier_free_guidance=float(kwargs.get("guidance_scale", 1.0)) > 1.0,
+                num_videos_per_prompt=1,
+                max_sequence_length=length,
+                device=pipe._execution_device,
+            )
+        return {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
+
 
 def load(spec: ModelSpec, plan: LoadPlan) -> WanModel:
     """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`): nothing is read before the plan is checked."""
