@@ -113,3 +113,23 @@ def test_plugin_command_list_is_cached_and_a_new_distribution_invalidates_it(tmp
     (info / "entry_points.txt").write_text("[wgp.commands]\nnewtool = wgp_newtool:cmd\n")
     third, flag = _help(env)
     assert flag == ["METADATA True"] and "newtool" in third and "a new tool [wgp-newtool]" in third
+
+
+def test_builtin_summaries_match_their_commands_and_help_imports_no_command_module(tmp_path):
+    import importlib
+
+    from wgp_host.cli import BUILTINS
+
+    for name, (module, attribute, summary) in BUILTINS.items():
+        command = getattr(importlib.import_module(f"wgp_host.cli.{module}"), attribute)
+        assert " ".join((command.help or "").split("\n\n")[0].split()) == summary, name
+        assert command.name == name
+    code = (
+        "import sys\nfrom wgp_host.cli import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('wgp_host.cli.')))"
+    )
+    env = {"WGP_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert "queue    " in out or "queue " in out  # listed ...
+    loaded = out.strip().splitlines()[-1]
+    assert loaded == "LOADED ['wgp_host.cli.common']"  # ... from the table, no command module imported

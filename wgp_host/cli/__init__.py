@@ -22,12 +22,36 @@ from wgp_hookspecs import UserError
 
 from .. import __version__
 from ..plugin_env import PluginError
-from .common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
-from .config import config
-from .info import inspect, models, plugins, profiles, writers
 from ..commands import LazyCommand, lazy_commands
-from .queue import queue
-from .run import run
+from .common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
+
+#: The built-in commands: name -> (module of this package, attribute, the one-line help that
+#: ``wgp --help`` shows without importing the module; a test keeps it equal to the command's).
+BUILTINS = {
+    "config": ("config", "config", "Show the effective configuration and where it lives."),
+    "inspect": ("info", "inspect", "Print the generation record embedded in FILE or in its JSON sidecar."),
+    "models": ("info", "models", "List model ids with their family, capabilities, defaults and constraints."),
+    "plugins": ("info", "plugins", "List installed plugins, their hooks, their commands and their status."),
+    "profiles": ("info", "profiles", "List the profiles (--profile NAME) of every model, or of MODEL: what each sets and its source."),
+    "queue": ("queue", "queue", "Persistent job queue: add jobs, run a worker that keeps models loaded, control it."),
+    "run": ("run", "run", "Generate with MODEL from PROMPT and write the outputs."),
+    "writers": ("info", "writers", "List the available writers and the result kinds they accept."),
+}
+
+
+class BuiltinCommand(click.Command):
+    """A built-in command's name and help, standing in until the command is looked up (then its
+    module is imported): the names are taken for collision checks, and ``--help`` imports nothing."""
+
+    def __init__(self, name: str, module: str, attribute: str, summary: str) -> None:
+        super().__init__(name, help=summary)
+        self.target = (module, attribute)
+
+    def load(self) -> click.Command:
+        import importlib
+
+        module, attribute = self.target
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
 
 
 class WgpGroup(click.Group):
@@ -52,6 +76,8 @@ class WgpGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = self.commands.get(cmd_name)
+        if isinstance(cmd, BuiltinCommand):
+            cmd = self.commands[cmd_name] = cmd.load()
         if cmd is not None:
             return cmd
         entry = self.lazy().get(cmd_name)
@@ -140,8 +166,8 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = PluginFacingHost()
 
 
-for _command in (run, plugins, models, profiles, writers, inspect, config, queue):
-    cli.add_command(_command)
+for _name, (_module, _attribute, _help) in BUILTINS.items():
+    cli.add_command(BuiltinCommand(_name, _module, _attribute, _help))
 
 
 def main() -> None:
