@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
-import pytest
 
 from wgp_hookspecs import (
     SEED_PARAM,

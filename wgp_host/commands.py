@@ -108,15 +108,21 @@ def _path_key() -> list[list[Any]]:
     return key
 
 
-def cache_file() -> Path:
-    """``$WGP_HOME/cache/commands.json``, else the user cache folder."""
+def default_cache_dir() -> Path:
+    """The cache folder when config ``cache_dir`` is not set: ``$WGP_HOME/cache``, else the
+    user cache folder.  The runtime's default for ``cache_dir`` is this, too."""
     home = os.environ.get("WGP_HOME")
     if home:
-        return Path(home).expanduser() / "cache" / "commands.json"
+        return Path(home).expanduser() / "cache"
     if sys.platform.startswith("linux"):
         # platformdirs' XDG rule, without its 12 ms import on every start.
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "wgp" / "commands.json"
+        return Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "wgp"
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("wgp", appauthor=False)) / "commands.json"
+    return Path(platformdirs.user_cache_dir("wgp", appauthor=False))
+
+
+def cache_file() -> Path:
+    """Where the command list is cached.  Not config ``cache_dir``: reading the config would cost
+    ``wgp --help`` more than the cache saves."""
+    return default_cache_dir() / "commands.json"

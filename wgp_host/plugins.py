@@ -23,7 +23,6 @@ Environment:
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import time
 import types

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from wgp_hookspecs import UserError
 
 from .atomic import atomic_write_text
+from .commands import default_cache_dir
 
 CONFIG_NAME = "wgp_config.json"
 
@@ -38,12 +39,6 @@ LEGACY_KEYS: dict[str, tuple[str, Any]] = {
 }
 
 
-def _user_cache_dir() -> str:
-    import platformdirs
-
-    return platformdirs.user_cache_dir("wgp", appauthor=False)
-
-
 def _default_config(home: Path | None) -> dict[str, Any]:
     """Every config key with its default; the one place defaults live (never copied to the file)."""
     if home is not None:
@@ -59,7 +54,7 @@ def _default_config(home: Path | None) -> dict[str, Any]:
         "state_dir": str(state),
         "loras_root": str(data / "loras"),
         "models_dir": str(data / "models"),
-        "cache_dir": str(data / "cache") if home is not None else _user_cache_dir(),
+        "cache_dir": str(default_cache_dir()),
         "profiles_dir": str(data / "profiles"),
         "model_paths": {},
         "model_search_paths": [],

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from wgp_hookspecs import LoadPlan, ModelFamily, ModelSpec, Param, hookimpl
+from wgp_hookspecs import LoadPlan, ModelSpec, Param, hookimpl
 
 from wgp_diffusers import OPTION_GROUP, PLAN_OPTIONS, define_family, weights_revision
 from wgp_host.testing import registered_families

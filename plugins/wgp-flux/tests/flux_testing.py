@@ -9,7 +9,7 @@ import torch
 from wgp_flux.plugin import FLUX_FAMILY
 from wgp_flux.specs import get_spec
 from wgp_diffusers.testing import load_tiny
-from wgp_hookspecs import GenerationRequest, LoadPlan
+from wgp_hookspecs import GenerationRequest
 
 from wgp_host.testing import Recorder
 

@@ -9,7 +9,7 @@ import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from diffusers.utils import load_image
 from wgp_diffusers.testing import load_tiny
-from wgp_hookspecs import GenerationRequest, LoadPlan
+from wgp_hookspecs import GenerationRequest
 from wgp_ltx.plugin import LTX_FAMILY
 from wgp_ltx.specs import LTX_MODELS
 
