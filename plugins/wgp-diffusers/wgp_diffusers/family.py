@@ -119,6 +119,12 @@ class DiffusersModel:
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
 
+    def encodes_negative(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the pipeline call ``kwargs`` encodes a negative prompt too (classifier-free
+        guidance is on): diffusers' ``guidance_scale > 1`` rule; a family whose guidance scale is
+        distilled (embedded in the transformer) says otherwise."""
+        return float(kwargs.get("guidance_scale", 1.0)) > 1.0
+
     def encode_prompt(self, pipe: Any, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """The text-encoder outputs for the call ``kwargs``, as the pipeline's embedding arguments
         (e.g. ``{"prompt_embeds": ..., "negative_prompt_embeds": ...}``), or None when this
@@ -133,8 +139,8 @@ class DiffusersModel:
             # An adapter in the text encoder (a LoRA with text-encoder layers) changes its
             # outputs without changing the key: encode as the pipeline would.
             return kwargs
-        text_args = {k: v for k, v in kwargs.items() if k in ("prompt", "negative_prompt", "max_sequence_length")}
-        key = (type(pipe).__name__, tuple(sorted(text_args.items())), float(kwargs.get("guidance_scale", 1.0)) > 1.0)
+        text_args = {k: v for k, v in kwargs.items() if k in _PROMPT_ARGUMENTS}
+        key = (type(pipe).__name__, tuple(sorted(text_args.items())), self.encodes_negative(kwargs))
         cached = key in self._prompt_cache
         if cached:
             self._prompt_cache.move_to_end(key)
@@ -249,6 +255,10 @@ class DiffusersModel:
             diffusion.release_pipeline(pipe, self.device)
         del pipes
         diffusion.release_pipeline(None, self.device)
+
+
+#: The call arguments the text-encoder outputs depend on (besides guidance on/off): the cache key.
+_PROMPT_ARGUMENTS = ("prompt", "negative_prompt", "max_sequence_length", "num_images_per_prompt", "num_videos_per_prompt")
 
 
 def _text_encoder_adapted(pipe: Any) -> bool:

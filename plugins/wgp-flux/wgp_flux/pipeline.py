@@ -50,6 +50,37 @@ class FluxModel(DiffusersModel):
             kwargs["_auto_resize"] = bool(params.get("auto_resize", True))
         return kwargs
 
+    def encodes_negative(self, kwargs: Mapping[str, Any]) -> bool:
+        """FLUX's ``guidance_scale`` is distilled into the transformer; a negative prompt is encoded
+        only for true classifier-free guidance (``true_cfg_scale > 1`` with a negative prompt)."""
+        return float(kwargs.get("true_cfg_scale", 1.0)) > 1.0 and kwargs.get("negative_prompt") is not None
+
+    def encode_prompt(self, pipe: Any, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``pipe.encode_prompt`` (CLIP pooled + T5 sequence) called as the pipeline's ``__call__``
+        calls it, for the prompt and, under true CFG, the negative prompt.
+
+        The embeddings come out repeated for the batch, and precomputed embeddings set the
+        pipeline's batch size, so the call then asks for one image per (repeated) prompt:
+        the same latents, the same images."""
+        import torch
+
+        def encode(prompt: str) -> tuple[Any, Any]:
+            embeds, pooled, _ = pipe.encode_prompt(
+                prompt=prompt,
+                prompt_2=None,
+                device=pipe._execution_device,
+                num_images_per_prompt=int(kwargs.get("num_images_per_prompt", 1)),
+                max_sequence_length=int(kwargs["max_sequence_length"]),
+            )
+            return embeds, pooled
+
+        with torch.no_grad():
+            out = dict(zip(("prompt_embeds", "pooled_prompt_embeds"), encode(kwargs["prompt"])))
+            if self.encodes_negative(kwargs):
+                out.update(zip(("negative_prompt_embeds", "negative_pooled_prompt_embeds"), encode(kwargs["negative_prompt"])))
+        out["num_images_per_prompt"] = 1
+        return out
+
     @staticmethod
     def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
         """Refuse dev/Kontext weights for schnell and the reverse: only dev and Kontext embed the guidance scale."""

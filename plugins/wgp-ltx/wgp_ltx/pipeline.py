@@ -52,6 +52,25 @@ class LTXModel(DiffusersModel):
         return kwargs
 
 
+    def encode_prompt(self, pipe: Any, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``pipe.encode_prompt`` (T5 embeddings and their attention masks) called as the
+        pipeline's ``__call__`` calls it, the negative prompt encoded when guidance is on."""
+        import torch
+
+        with torch.no_grad():
+            embeds, mask, negative_embeds, negative_mask = pipe.encode_prompt(
+                prompt=kwargs["prompt"],
+                negative_prompt=kwargs.get("negative_prompt"),
+                do_classifier_free_guidance=self.encodes_negative(kwargs),
+                num_videos_per_prompt=1,
+                max_sequence_length=int(kwargs["max_sequence_length"]),
+                device=pipe._execution_device,
+            )
+        out = {"prompt_embeds": embeds, "prompt_attention_mask": mask}
+        if negative_embeds is not None:
+            out.update(negative_prompt_embeds=negative_embeds, negative_prompt_attention_mask=negative_mask)
+        return out
+
 def load(spec: ModelSpec, plan: LoadPlan) -> LTXModel:
     """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`)."""
     return LTXModel.load(spec, plan)

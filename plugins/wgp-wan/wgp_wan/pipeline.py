@@ -130,7 +130,7 @@ class WanModel(DiffusersModel):
             prompt_embeds, negative_prompt_embeds = pipe.encode_prompt(
                 prompt=kwargs["prompt"],
                 negative_prompt=kwargs.get("negative_prompt"),
-                do_classifier_free_guidance=float(kwargs.get("guidance_scale", 1.0)) > 1.0,
+                do_classifier_free_guidance=self.encodes_negative(kwargs),
                 num_videos_per_prompt=1,
                 max_sequence_length=length,
                 device=pipe._execution_device,
