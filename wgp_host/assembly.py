@@ -118,7 +118,7 @@ def assemble_request(
     for param in spec.params:
         value = param.validate(merged.get(param.name))
         if param.type in MEDIA_TYPES and value is not None:
-            value = _media_path(param.name, value)
+            value = media_path(param.name, value)
         clean[param.name] = value
     if spec.param("seed") is not None:
         clean["seed"] = resolve_seed(clean.get("seed"))
@@ -126,7 +126,8 @@ def assemble_request(
     return GenerationRequest(model=spec.id, params=clean), warnings
 
 
-def _media_path(name: str, value: str) -> str:
+def media_path(name: str, value: str) -> str:
+    """The absolute path of an existing file given for parameter ``name`` (queued jobs run elsewhere)."""
     path = Path(value).expanduser()
     if not path.is_file():
         raise ParameterError(name, f"file not found: {value}")

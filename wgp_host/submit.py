@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions, LoadPlan, ParameterError, SinkOptions, UserError
 
-from .assembly import assemble_request, load_settings, parse_resolution, parse_set
+from .assembly import MEDIA_TYPES, assemble_request, load_settings, media_path, parse_resolution, parse_set
 from .job import Job, OutputOptions
 from .naming import check_template
 from .plugins import PluginHost
@@ -156,6 +156,8 @@ def plan_options(
                 values[name] = [option.param.validate(item) for item in items]
             else:
                 values[name] = option.param.validate(value)
+                if option.param.type in MEDIA_TYPES and values[name] is not None:
+                    values[name] = media_path(name, values[name])
         except ParameterError as exc:
             raise ParameterError(flag, exc.rule) from None
     return values

@@ -96,6 +96,8 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
             kwargs["type"] = click.Choice([str(c) for c in param.choices])
         else:
             kwargs["type"] = {"int": int, "float": float}.get(param.type, str)
+            if param.type in ("path", "image", "video"):
+                kwargs["metavar"] = "FILE"
         out.append(click.Option([*option.flags, "plan__" + option.name], **kwargs))
         taken |= {n for flag in option.flags for n in flag.split("/")}
     for opt in host.adapter_options():

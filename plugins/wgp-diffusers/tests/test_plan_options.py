@@ -15,7 +15,7 @@ T2V = "wan2.1-t2v-1.3b"
 #: Every plan option at its default.
 LEVERS_OFF = {"dtype": "auto", "offload": "none", "vae_tiling": None, "cache": "none", "cache_options": [],
               "attention": "auto", "compile": "none", "storage_dtype": "none", "quantize": "none",
-              "quantize_text_encoder": "none"}
+              "quantize_text_encoder": "none", "transformer_file": None}
 SMALL = ["--resolution", "32x32", "--frames", "5", "--steps", "1", "--seed", "3"]
 
 
@@ -25,11 +25,11 @@ def test_registered_once_by_the_diffusers_plugin(wgp_cli):
     assert plugins["diffusers"]["distribution"] == "wgp-diffusers"
     help_lines = [line.split()[0] for line in wgp_cli("run", "--help").output.splitlines() if line.strip().startswith("--")]
     for flag in ("--dtype", "--offload", "--vae-tiling", "--cache", "--cache-option", "--attention", "--compile",
-                 "--storage-dtype", "--quantize", "--quantize-text-encoder"):
+                 "--storage-dtype", "--quantize", "--quantize-text-encoder", "--transformer-file"):
         assert help_lines.count(flag) == 1, flag
     assert {option.name for option in PLAN_OPTIONS} == {
         "dtype", "offload", "vae_tiling", "cache", "cache_options", "attention", "compile", "storage_dtype",
-        "quantize", "quantize_text_encoder"}
+        "quantize", "quantize_text_encoder", "transformer_file"}
 
 
 @pytest.mark.parametrize("entry_point", ["wan", "flux", "ltx"])

@@ -173,6 +173,9 @@ class DiffusersModel:
         pipeline_class = cls.pipeline_class(spec)
         quantization = levers.quantization_config(plan, pipeline_class, location, cls.text_encoders)
         extra = {"quantization_config": quantization} if quantization is not None else {}
+        transformer = levers.load_transformer_file(plan, pipeline_class, location, dtype)
+        if transformer is not None:
+            extra["transformer"] = transformer
         pipe = diffusion.load_pipeline(pipeline_class, location, dtypes, **extra)
         cls.check_layout(spec, pipe, location)
         # Storage casting before placement, so offloaded copies are stored small too.

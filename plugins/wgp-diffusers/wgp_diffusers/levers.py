@@ -58,7 +58,10 @@ QUANTIZE = {
     "nf4": ("bitsandbytes", "nf4", True),
 }
 #: The extra of wgp-diffusers that installs each backend.
-_EXTRAS = {"torchao": "torchao", "bitsandbytes": "bnb"}
+_EXTRAS = {"torchao": "torchao", "bitsandbytes": "bnb", "gguf": "gguf"}
+
+#: ``--transformer-file`` suffixes -> format (pickled checkpoints are never loaded: they can run code).
+TRANSFORMER_FILE_FORMATS = {".gguf": "gguf", ".safetensors": "safetensors"}
 
 #: The denoisers a lever applies to, in pipeline attribute order (Wan 2.2 A14B has two experts).
 DENOISERS = ("transformer", "transformer_2", "unet")
@@ -112,7 +115,85 @@ def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
         raise UserError("--cache-option needs a cache: pass --cache NAME")
     if cache != "none":
         cache_config(cache, cache_options(plan), {"current_timestep_callback": lambda: None})
+    check_transformer_file(plan)
     return []
+
+
+def check_transformer_file(plan: LoadPlan) -> dict[str, Any] | None:
+    """A ``--transformer-file`` the loader can read, described (format, bytes, tensor types), or None.
+
+    Reads the file's header only (GGUF tensor infos, safetensors' JSON header).
+    """
+    path = plan.option("transformer_file")
+    if not path:
+        return None
+    file = os.fspath(path)
+    suffix = os.path.splitext(file)[1].lower()
+    fmt = TRANSFORMER_FILE_FORMATS.get(suffix)
+    if fmt is None:
+        raise UserError(f"--transformer-file {file}: expected a .gguf or .safetensors file "
+                        f"(pickled checkpoints such as {suffix or 'this one'} are never loaded: unpickling can run code)")
+    if not os.path.isfile(file):
+        raise UserError(f"--transformer-file {file}: no such file")
+    info: dict[str, Any] = {"path": file, "format": fmt, "bytes": os.path.getsize(file)}
+    if fmt == "gguf":
+        if plan.option("quantize", "none") != "none":
+            raise UserError("--quantize does not combine with a .gguf --transformer-file: its weights are quantized already")
+        if importlib.util.find_spec("gguf") is None:
+            raise UserError(f"--transformer-file {file} needs gguf: pip install 'wgp-diffusers[gguf]'")
+        import collections
+
+        import gguf
+
+        try:
+            reader = gguf.GGUFReader(file)
+        except (ValueError, OSError, KeyError) as exc:
+            raise UserError(f"--transformer-file {file} is not a readable GGUF file ({exc})") from None
+        info["tensor_types"] = dict(sorted(collections.Counter(t.tensor_type.name for t in reader.tensors).items()))
+    else:
+        if plan.option("quantize", "none") != "none":
+            raise UserError("--quantize does not combine with --transformer-file: quantize the file itself (a GGUF) "
+                            "or load the model's own transformer")
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(file, framework="numpy") as handle:
+                info["tensors"] = len(list(handle.keys()))
+        except (SafetensorError, OSError) as exc:
+            raise UserError(f"--transformer-file {file} is not a readable safetensors file ({exc})") from None
+    return info
+
+
+def load_transformer_file(plan: LoadPlan, pipeline_class: Any, location: str, dtype: Any) -> Any | None:
+    """The pipeline's transformer loaded from ``--transformer-file`` with ``from_single_file``
+    (diffusers' converters map original key names; the config is the model's own), or None."""
+    info = check_transformer_file(plan)
+    if info is None:
+        return None
+    index = pipeline_class.load_config(location)
+
+    def component(name: str) -> str | None:
+        entry = index.get(name)
+        return entry[1] if isinstance(entry, (list, tuple)) and len(entry) > 1 and entry[1] else None
+
+    if component("transformer_2"):
+        raise UserError("--transformer-file replaces one transformer, and this model has two experts "
+                        "(transformer and transformer_2); load the model's own weights")
+    class_name = component("transformer")
+    import diffusers
+
+    model_class = getattr(diffusers, class_name or "", None)
+    if model_class is None or not hasattr(model_class, "from_single_file"):
+        raise UserError(f"--transformer-file: this model's transformer ({class_name or 'none'}) cannot be loaded from a single file")
+    kwargs: dict[str, Any] = {"config": location, "subfolder": "transformer", "torch_dtype": dtype}
+    if info["format"] == "gguf":
+        kwargs["quantization_config"] = diffusers.GGUFQuantizationConfig(compute_dtype=dtype)
+    try:
+        with _quiet_diffusers():  # per-tensor notes about modules kept in float32
+            return model_class.from_single_file(info["path"], **kwargs)
+    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"--transformer-file {info['path']} does not fit {class_name}: {text}") from None
 
 
 def check_levers(plan: LoadPlan, device: str) -> list[str]:
@@ -263,6 +344,7 @@ def lever_report(plan: LoadPlan) -> dict[str, Any]:
         "storage_dtype": plan.option("storage_dtype", "none"),
         "quantize": plan.option("quantize", "none"),
         "quantize_text_encoder": plan.option("quantize_text_encoder", "none"),
+        "transformer_file": check_transformer_file(plan),
         "torch": torch.__version__,
         "diffusers": diffusers.__version__,
         # A step cache skips work depending on values; fused kernels and compiled graphs

@@ -88,6 +88,11 @@ PLAN_OPTIONS = (
         OPTION_GROUP,
     ),
     PlanOption(
+        Param("transformer_file", "path", None, "Load the transformer from one file: a .gguf (quantized, e.g. Q8_0 or Q4_K; needs wgp-diffusers[gguf]) or a .safetensors, with the model's own config."),
+        ("--transformer-file",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
         Param("quantize_text_encoder", "str", "none", "Quantize the text encoder(s), with the same choices as --quantize.",
               choices=tuple(QUANTIZE)),
         ("--quantize-text-encoder",),
