@@ -256,7 +256,7 @@ def cancel_latency(home: Path, state: Path, count: int) -> dict[str, Any]:
 
 
 def read_timeout(timeout_s: float = 1.0) -> dict[str, Any]:
-    """How long slow clients keep a connection of an in-process server with ``read_timeout``."""
+    """How long slow clients that never authenticate keep a connection (``auth_timeout`` = ``read_timeout``)."""
     from wgp_host.defaults.memory_queue import MemoryQueue
     from wgp_host.plugins import get_host
     from wgp_host.progress import ProgressChannel
@@ -266,7 +266,7 @@ def read_timeout(timeout_s: float = 1.0) -> dict[str, Any]:
 
     home = fresh_home()
     controller = QueueController(MemoryQueue(), Runner(get_host()), ProgressChannel())
-    server = QueueControlServer(controller, home / "state", read_timeout=timeout_s)
+    server = QueueControlServer(controller, home / "state", read_timeout=timeout_s, auth_timeout=timeout_s)
     port = server.start()
     try:
         t0 = time.perf_counter()

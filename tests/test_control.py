@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -87,8 +88,16 @@ def exchange(port: int, payload: bytes, timeout: float = 5.0) -> list[dict]:
         except OSError:
             pass
     for line in buf.splitlines():
-        replies.append(json.loads(line))
+        replies.append(strict_json(line))
     return replies
+
+
+def strict_json(raw: bytes | str):
+    """RFC 8259 JSON only: Python's own parser would also take NaN and Infinity."""
+    def refuse(name):
+        raise AssertionError(f"{name} in a reply is not JSON: {raw[:200]!r}")
+
+    return json.loads(raw, parse_constant=refuse)
 
 
 def request(worker: Worker, **fields) -> dict:
@@ -160,7 +169,7 @@ def test_slow_clients_do_not_block_others(worker):
     # timeout: were connections served one at a time, the requests below would wait
     # behind the silent clients and fail.
     patient_dir = Path(worker.state_dir).parent / "patient"
-    patient = QueueControlServer(worker.controller, patient_dir, read_timeout=120)
+    patient = QueueControlServer(worker.controller, patient_dir, read_timeout=120, auth_timeout=120)
     port = patient.start()
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
     held[0].sendall(b'{"token": ')  # half a request
@@ -262,7 +271,7 @@ def test_no_worker_or_a_stale_port_file_is_unavailable(tmp_path):
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=10,
 )
@@ -352,3 +361,136 @@ def test_a_stale_port_file_never_leaks_the_token(tmp_path):
     thread.join(timeout=30)
     assert len(outcome) == 1 and "no worker answers" in str(outcome[0])
     listener.close()
+
+
+# --------------------------------------------------------------------------- floods and saturation
+
+FLOOD = r"""
+import random, socket, sys, time
+port, idle_count = int(sys.argv[1]), int(sys.argv[2])
+rng = random.Random(7)
+junk = [b'{"token": "nope", "command": "cancel", "job": "x"}\n', b"\xff\xfe garbage\n", b'{"token": ',
+        b"[1, 2]\n" * 50, b'{"id": 1e999, "token": "nope"}\n', b"\n\n\n", b"x" * 70000]
+
+
+def dropped(sock):
+    try:
+        sock.recv(4096)  # a reply or EOF: the server let go of it
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+idle, ready = [], False
+while True:
+    # Idle connections that never send a byte, re-opened as soon as the server drops one.
+    kept = [s for s in idle if not dropped(s)]
+    for s in set(idle) - set(kept):
+        s.close()
+    idle = kept
+    while len(idle) < idle_count:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            break
+        sock.setblocking(False)
+        idle.append(sock)
+    if len(idle) >= idle_count and not ready:
+        print("ready", flush=True)
+        ready = True
+    for _ in range(5):  # and junk: connect, send something, go
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(rng.choice(junk))
+        except OSError:
+            pass
+    time.sleep(0.02)
+"""
+
+
+def test_a_flood_of_idle_and_junk_connections_cannot_lock_out_the_token_holder(worker):
+    from wgp_host.queue.control import send_command
+
+    d = worker.state_dir
+    running = worker.add(steps=400, step_seconds=0.05)
+    wait_for("the job to run", lambda: (s := send_command("status", d))["current"] and s["current"]["step"])
+    # More idle connections than the server keeps waiting (MAX_PENDING, 256): the oldest are pushed out.
+    flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(worker.port), "300"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_for("the flood to hold its connections", lambda: select.select([flood.stdout], [], [], 0.1)[0])
+        assert flood.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # the flood in full swing: idle connections re-opened, junk arriving
+        for _ in range(3):
+            started = time.monotonic()
+            assert send_command("status", d, timeout=1.0)["current"]["id"] == running
+            assert time.monotonic() - started < 1.0
+        started = time.monotonic()
+        reply = send_command("cancel", d, job=running, timeout=1.0)
+        assert (reply["state"], time.monotonic() - started < 1.0) == ("cancelling", True)
+        wait_for("the job to stop", lambda: worker.backend.get(running).state == "cancelled")
+        assert flood.poll() is None  # the flood went on all along
+    finally:
+        flood.kill()
+        flood.wait(timeout=10)
+
+
+def test_a_saturated_channel_sends_the_cli_to_the_database(worker, wgp_cli):
+    from wgp_host.queue.control import MAX_CLIENTS, send_command
+
+    d = worker.state_dir
+    send_command("pause", d)
+    job = worker.add()
+    token = worker.server.token
+    held = []
+    try:
+        for _ in range(MAX_CLIENTS):  # token holders, each keeping its slot after one request
+            sock = socket.create_connection(("127.0.0.1", worker.port), timeout=5)
+            sock.sendall(json.dumps({"token": token, "command": "status"}).encode() + b"\n")
+            assert strict_json(sock.makefile("rb").readline())["ok"]
+            held.append(sock)
+        status = wgp_cli("queue", "status", "--json")
+        assert status.exit_code == 0, status.output
+        assert json.loads(status.stdout)["via"] == "database"
+        cancelled = wgp_cli("queue", "cancel", job)
+        assert cancelled.exit_code == 0, cancelled.output
+        assert worker.backend.get(job).state == "cancelled"
+        [reply] = exchange(worker.port, json.dumps({"token": token, "command": "status", "id": 3}).encode() + b"\n")
+        assert reply == {"id": 3, "ok": False, "error": "too many connections", "busy": True}
+        from wgp_host.queue.control import WorkerBusy
+
+        with pytest.raises(WorkerBusy, match="busy"):
+            send_command("status", d, timeout=1.0)
+        # An authenticated client that then says nothing still loses its slot after read_timeout.
+        held[0].settimeout(READ_TIMEOUT + 5)
+        assert strict_json(held[0].recv(4096).splitlines()[0]) == {"ok": False, "error": "read timeout"}
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for("a free slot", lambda: _answers(d))
+
+
+def _answers(state_dir) -> bool:
+    from wgp_host.queue.control import WorkerBusy, send_command
+
+    try:
+        return send_command("status", state_dir, timeout=1.0)["ok"]
+    except WorkerBusy:
+        return False
+
+
+@pytest.mark.parametrize("raw", [b'{"token": "TOKEN", "command": "status", "id": 1e999}',
+                                 b'{"token": "TOKEN", "command": "status", "id": NaN}',
+                                 b'{"token": "TOKEN", "command": "status", "id": -Infinity}'])
+def test_requests_with_nan_or_infinity_are_refused_in_strict_json(worker, raw):
+    [reply] = exchange(worker.port, raw.replace(b"TOKEN", worker.server.token.encode()) + b"\n")
+    assert reply["ok"] is False and "invalid JSON" in reply["error"] and "id" not in reply
+
+
+def test_a_reply_value_that_is_not_finite_goes_out_as_null():
+    from wgp_host.queue.control import _encode
+
+    assert strict_json(_encode({"ok": True, "value": float("inf"), "nested": [float("nan")]})) == \
+        {"ok": True, "value": None, "nested": [None]}

@@ -161,6 +161,35 @@ def test_manifest_survives_four_concurrent_processes(tmp_path):
         assert hashlib.sha256((tmp_path / line["path"]).read_bytes()).hexdigest() == line["sha256"]
 
 
+def test_removing_lines_while_four_processes_append_loses_none_of_theirs(tmp_path):
+    """Removal renames a new file over the manifest: an appender waiting for the lock must not
+    write into the file that was replaced."""
+    from wgp_manifest.appender import append_lines, read_lines, remove_lines
+
+    manifest = tmp_path / "manifest.jsonl"
+    procs = [subprocess.Popen([sys.executable, "-c", APPENDER, str(tmp_path), str(w)]) for w in range(4)]
+    rewrites = 0
+    while any(p.poll() is None for p in procs) or not rewrites:
+        append_lines(manifest, [{"job": "doomed"}])
+        append_lines(manifest, [{"job": "kept-marker"}])  # so "doomed" is not the tail: a rewrite, not a truncate
+        assert remove_lines(manifest, lambda line: line["job"] == "doomed", hint="doomed") == 1
+        rewrites += 1
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    lines = read_lines(manifest)
+    assert not [line for line in lines if line["job"] == "doomed"]
+    assert len([line for line in lines if line["job"] == "kept-marker"]) == rewrites
+    assert len({line["job"] for line in lines if "path" in line}) == 200
+    assert not list(tmp_path.glob(".wgp-tmp-*"))
+    # Lines at the tail are cut off in place (no new file, so no free space needed), torn bits too.
+    append_lines(manifest, [{"job": "a", "attempt": 1}, {"job": "a", "attempt": 2}])
+    with open(manifest, "a") as fh:
+        fh.write('{"job": "a", "att')
+    inode = manifest.stat().st_ino
+    assert remove_lines(manifest, lambda line: line["job"] == "a" and line["attempt"] == 2) == 1
+    assert manifest.stat().st_ino == inode and read_lines(manifest)[-1] == {"job": "a", "attempt": 1}
+    assert manifest.read_bytes().endswith(b"\n")
+
+
 def test_manifest_repairs_a_torn_tail(tmp_path):
     from wgp_manifest.appender import append_lines, read_lines
 

@@ -19,6 +19,7 @@ from wgp_hookspecs import Artifact
 
 from .naming import safe_text
 from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_owner_alive, temp_path_for
+from .testpoints import pause_point
 
 TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
 RETRIES = 3
@@ -65,6 +66,7 @@ class MediaPersistence:
             digest = sha256_file(tmp)
             size = tmp.stat().st_size
             final = _link_unique(tmp, self.output_dir, stem, suffix)
+            pause_point("artifact.linked")
         finally:
             tmp.unlink(missing_ok=True)
         _fsync_dir(self.output_dir)
@@ -72,6 +74,7 @@ class MediaPersistence:
         self.artifacts.append(artifact)
         if self._emit is not None:
             self._emit("artifact", **artifact.to_dict())
+        pause_point("artifact.recorded")
         return artifact
 
     def _write_with_retries(self, target: Path, write: Callable[[Path], None]) -> Path:
@@ -93,7 +96,10 @@ class MediaPersistence:
         raise AssertionError("unreachable")
 
     def rollback(self) -> None:
-        """Delete every artifact of this job (used when the job fails or is cancelled)."""
+        """Delete every artifact of this job (used when the job fails or is cancelled).
+
+        The runner first lets each writer ``discard`` its records of the attempt
+        (manifest lines), so no record ever names a file deleted here."""
         for artifact in self.artifacts:
             Path(artifact.path).unlink(missing_ok=True)
         self.artifacts.clear()

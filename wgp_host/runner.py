@@ -33,6 +33,7 @@ from .naming import render_stem, template_fields
 from .persistence import MediaPersistence
 from .plugins import PluginHost
 from .progress import ProgressChannel
+from .testpoints import pause_point
 
 log = logging.getLogger("wgp.runner")
 
@@ -123,15 +124,18 @@ class Runner:
         channel: ProgressChannel,
         cancel: CancelToken | None = None,
         on_primed: Callable[[Job], None] | None = None,
+        attempt: int = 1,
     ) -> JobOutcome:
         """Run one job.  ``on_primed(job)`` receives the job with primed adapter
         payloads when priming changed them, so a queue can store them and a retry
-        does not prime again."""
+        does not prime again.  ``attempt`` (the queue's claim count) goes into the
+        record, so the records of a dead attempt can be told from its retry's."""
         cancel = cancel or CancelToken()
         emit = channel.bind(job.id)
         started = time.perf_counter()
         timings: dict[str, float] = {}
         persistence: MediaPersistence | None = None
+        writers: list[Any] = []
         emit("job.started", model=job.request.model, params=dict(job.request.params))
         try:
             family, spec = self.host.model(job.request.model)
@@ -164,7 +168,7 @@ class Runner:
                 result = model.generate(request, context)
             timings["generate_s"] = round(time.perf_counter() - t0, 4)
             cancel.raise_if_cancelled()
-            record = self.record(job, plan, timings, weights_revision(model), load_report(model))
+            record = self.record(job, plan, timings, weights_revision(model), load_report(model), attempt)
             persistence = MediaPersistence(
                 Path(job.output.output_dir),
                 render_stem(job.output.filename_template, template_fields(job.request.params, spec.id, job.id)),
@@ -176,6 +180,7 @@ class Runner:
             t0 = time.perf_counter()
             self._write(writers, result, persistence, cancel)
             timings["write_s"] = round(time.perf_counter() - t0, 4)
+            pause_point("writers.done")
             link_audio_tracks(result.metadata, persistence.artifacts, job.id)
             if not persistence.artifacts:
                 raise UserError(
@@ -184,17 +189,17 @@ class Runner:
                 )
         except JobCancelled as exc:
             if persistence is not None:
-                persistence.rollback()
+                self._rollback(writers, job.id, attempt, persistence)
             emit("job.cancelled", reason=str(exc))
             return JobOutcome(job.id, "cancelled", error=str(exc), timings=timings)
         except (KeyboardInterrupt, SystemExit):
             # A second Ctrl-C or a hard exit while writing: still leave no files.
             if persistence is not None:
-                persistence.rollback()
+                self._rollback(writers, job.id, attempt, persistence)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is reported as job.failed
             if persistence is not None:
-                persistence.rollback()
+                self._rollback(writers, job.id, attempt, persistence)
             user = isinstance(exc, UserError)
             message = str(exc) if user else f"{type(exc).__name__}: {exc}"
             if not user and _debug():
@@ -223,6 +228,18 @@ class Runner:
         emit("model.loaded", model=spec.id, seconds=timings["load_s"])
         return model, False
 
+    def _rollback(self, writers: list[Any], job_id: str, attempt: int, persistence: MediaPersistence) -> None:
+        """Undo a failed or cancelled attempt: writers' records first, then its files, so that
+        no record (a manifest line) ever names a file that is gone."""
+        for writer in reversed(writers):
+            try:
+                writer.discard(job_id, attempt, persistence.output_dir, persistence.options)
+            except Exception:  # noqa: BLE001 - a record we cannot remove must keep naming a real file
+                log.error("job %s: writer %s could not remove its records; keeping the job's files %s",
+                          job_id, writer.name, [a.path for a in persistence.artifacts], exc_info=True)
+                return
+        persistence.rollback()
+
     def _write(self, writers: list[Any], result: Any, persistence: MediaPersistence, cancel: CancelToken) -> None:
         # A cancel is honoured between writers, never after the last one: by then
         # the manifest may hold the job's lines, and the job is complete.
@@ -235,7 +252,7 @@ class Runner:
 
     def record(
         self, job: Job, plan: LoadPlan, timings: Mapping[str, float], revision: str | None = None,
-        loaded: Mapping[str, Any] | None = None,
+        loaded: Mapping[str, Any] | None = None, attempt: int = 1,
     ) -> dict[str, Any]:
         """The generation record embedded in or written beside every output."""
         from wgp_host import __version__
@@ -244,6 +261,7 @@ class Runner:
             "schema": SCHEMA_VERSION,
             "wgp": __version__,
             "job": job.id,
+            "attempt": attempt,
             "model": job.request.model,
             "seed": job.request.seed,
             "request": job.request.to_dict(),

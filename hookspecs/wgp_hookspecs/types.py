@@ -569,6 +569,17 @@ class Writer(ABC):
     def write(self, result: GenerationResult, output: OutputContext) -> None:
         """Write what this writer handles; raise ``OSError`` on I/O failure."""
 
+    def discard(self, job: str, attempt: int, output_dir: Any, options: Mapping[str, Any]) -> None:
+        """Remove what ``write`` recorded *outside* its artifacts for ``attempt`` of ``job``
+        (``output.record["job"]`` and ``["attempt"]``), e.g. lines in a shared manifest.
+
+        The host calls it before it deletes a job's files: when the job fails or is
+        cancelled, and when queue recovery settles an attempt whose worker died, so
+        no record is left naming a deleted file.  It may run for an attempt that wrote
+        nothing, and more than once: it must be idempotent.  Raise ``OSError`` when it
+        cannot; the host then keeps the files.  The default has nothing to remove.
+        """
+
 
 @dataclass(frozen=True)
 class SinkOptions:

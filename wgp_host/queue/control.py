@@ -13,10 +13,20 @@ Security: the server binds 127.0.0.1 unless told otherwise (a non-loopback
 address needs ``allow_remote``); every request carries the token the worker
 writes at start to ``<state_dir>/control.token`` (mode 0600), compared in
 constant time; a missing or wrong token is refused and logged on the
-``wgp.queue.control`` logger.  Lines longer than :data:`MAX_LINE` get an error
-reply and the connection is closed; a client that sends nothing is dropped after
-``read_timeout``; each connection has its own thread (at most
-:data:`MAX_CLIENTS`), so a slow client never blocks the others.
+``wgp.queue.control`` logger.
+
+Anyone on the machine can connect, so a connection earns resources only by
+authenticating.  Until its first request with the right token a connection is
+*pending*: one thread watches every pending connection (a selector, not a thread
+each), answers their refusals, drops any that has not authenticated within
+``auth_timeout`` (:data:`AUTH_TIMEOUT_S`) of connecting, and keeps at most
+:data:`MAX_PENDING` (a new one pushes out the oldest).  An authenticated
+connection gets a thread of its own, one of :data:`MAX_CLIENTS`, and is dropped
+after ``read_timeout`` without a whole line.  Only token holders can fill those
+slots; when they are full the refusal says ``"busy": true`` and clients fall
+back to the database.  Lines longer than :data:`MAX_LINE` get an error reply and
+the connection is closed.  Requests and replies are strict JSON: ``NaN``,
+``Infinity`` and numbers too large for a float are refused, never echoed.
 """
 
 from __future__ import annotations
@@ -25,11 +35,15 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
-import time
 import secrets
+import selectors
 import socket
 import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,12 +57,22 @@ PORT_FILE = "control.port"
 TOKEN_FILE = "control.token"
 MAX_LINE = 64 * 1024
 READ_TIMEOUT_S = 10.0
+#: Seconds a connection has, from connecting, to send a request with the right token.
+AUTH_TIMEOUT_S = 2.0
+#: Authenticated connections served at once (a thread each).
 MAX_CLIENTS = 32
+#: Connections waiting to authenticate; beyond this the oldest is dropped.
+MAX_PENDING = 256
+BUSY_ERROR = "too many connections"
 COMMANDS = ("status", "pause", "resume", "cancel", "clear")
 
 
 class WorkerUnavailable(UserError):
     """No worker answers on the control channel (no port file, or nobody listening)."""
+
+
+class WorkerBusy(WorkerUnavailable):
+    """The worker answered, but every slot for authenticated clients is taken: use the database."""
 
 
 class ControlError(UserError):
@@ -124,6 +148,8 @@ def send_command(command: str, state_dir: str | os.PathLike[str] | None = None, 
         raise WorkerUnavailable(f"the process on {host}:{port} is not a wgp worker") from None
     if not isinstance(reply, dict) or "ok" not in reply:
         raise WorkerUnavailable(f"the process on {host}:{port} is not a wgp worker")
+    if not reply["ok"] and reply.get("busy") is True:
+        raise WorkerBusy(f"the worker on {host}:{port} is busy ({reply.get('error')})")
     if not reply["ok"]:
         raise ControlError(str(reply.get("error") or "the worker refused the command"))
     return reply
@@ -156,6 +182,7 @@ class QueueControlServer:
         allow_remote: bool = False,
         read_timeout: float = READ_TIMEOUT_S,
         max_line: int = MAX_LINE,
+        auth_timeout: float = AUTH_TIMEOUT_S,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise UserError(f"the control channel may only bind a loopback address; binding {host} needs --allow-remote")
@@ -166,6 +193,7 @@ class QueueControlServer:
         self.host = host
         self.port = int(port)
         self.read_timeout = read_timeout
+        self.auth_timeout = auth_timeout
         self.max_line = max_line
         self.token = ""
         self._sock: socket.socket | None = None
@@ -211,6 +239,8 @@ class QueueControlServer:
         """Keep the token of another live worker on this state dir, so both stay reachable."""
         try:
             send_command("status", self.state_dir, timeout=1.0)
+        except WorkerBusy:
+            pass  # it answered: it lives
         except UserError:
             return None
         try:
@@ -249,41 +279,137 @@ class QueueControlServer:
     # ------------------------------------------------------------------ serving
 
     def _accept_loop(self) -> None:
+        """Accept connections and hold them, in this one thread, until they authenticate."""
         sock = self._sock
         assert sock is not None
-        sock.settimeout(0.5)
-        while not self._stopped.is_set():
+        sock.setblocking(False)
+        selector = selectors.DefaultSelector()
+        selector.register(sock, selectors.EVENT_READ)
+        pending: OrderedDict[socket.socket, _Pending] = OrderedDict()  # oldest first: deadlines in order
+        try:
+            while not self._stopped.is_set():
+                wait = 0.5
+                if pending:
+                    wait = min(wait, max(0.0, next(iter(pending.values())).deadline - time.monotonic()))
+                for key, _ in selector.select(wait):
+                    if key.fileobj is sock:
+                        if not self._accept_all(sock, selector, pending):
+                            return
+                    else:
+                        self._read_pending(key.fileobj, selector, pending)  # type: ignore[arg-type]
+                now = time.monotonic()
+                while pending:
+                    conn, state = next(iter(pending.items()))
+                    if state.deadline > now:
+                        break
+                    if not state.draining:
+                        log.debug("control: %s did not authenticate within %.1f s; closing", _peer(state.addr), self.auth_timeout)
+                        _send_now(conn, _encode({"ok": False, "error": "read timeout"}))
+                    _drop(conn, selector, pending)
+        finally:
+            for conn in list(pending):
+                _drop(conn, selector, pending)
+            selector.close()
+
+    def _accept_all(self, sock: socket.socket, selector: selectors.BaseSelector, pending: dict[socket.socket, _Pending]) -> bool:
+        """Accept every waiting connection; False when the listening socket is gone."""
+        while True:
             try:
                 conn, addr = sock.accept()
-            except TimeoutError:
-                continue
+            except (BlockingIOError, InterruptedError):
+                return True
             except OSError:
-                if self._stopped.is_set():
+                return not self._stopped.is_set()
+            conn.setblocking(False)
+            if len(pending) >= MAX_PENDING:
+                # The oldest goes, not the newest: a flood cannot keep a fresh client from its turn.
+                _drop(next(iter(pending)), selector, pending)
+            pending[conn] = _Pending(addr, time.monotonic() + self.auth_timeout)
+            selector.register(conn, selectors.EVENT_READ)
+
+    def _read_pending(self, conn: socket.socket, selector: selectors.BaseSelector, pending: dict[socket.socket, _Pending]) -> None:
+        state = pending.get(conn)
+        if state is None:
+            return
+        try:
+            chunk = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            _drop(conn, selector, pending)
+            return
+        if state.draining:  # refused for a long line: read what it still sends, so it gets our reply
+            if not chunk:
+                _drop(conn, selector, pending)
+            return
+        if chunk:
+            state.buf += chunk
+            *lines, tail = bytes(state.buf).split(b"\n")
+            state.buf = bytearray(tail)
+        else:
+            lines, state.buf = [bytes(state.buf)], bytearray()  # a last request without its newline
+        for index, line in enumerate(lines):
+            if not line.strip():
+                continue
+            if len(line) > self.max_line:
+                self._refuse_long(conn, state)
+                return
+            request, reply = self._authenticate(line, state.addr)
+            if request is None:
+                if not _send_now(conn, _encode(reply)):
+                    _drop(conn, selector, pending)  # it does not read its replies: nothing is owed
                     return
                 continue
-            if not self._slots.acquire(blocking=False):
-                self._refuse(conn, "too many connections")
-                continue
-            threading.Thread(target=self._serve, args=(conn, addr), name="wgp-control-client", daemon=True).start()
+            # Authenticated: the connection leaves this thread for one of its own.
+            pending.pop(conn, None)
+            selector.unregister(conn)
+            rest = b"".join(later + b"\n" for later in lines[index + 1 :]) + bytes(state.buf)
+            self._admit(conn, state.addr, request, reply, rest, eof=not chunk)
+            return
+        if not chunk:
+            _drop(conn, selector, pending)
+        elif len(state.buf) > self.max_line:
+            self._refuse_long(conn, state)
 
-    def _refuse(self, conn: socket.socket, error: str) -> None:
+    def _refuse_long(self, conn: socket.socket, state: _Pending) -> None:
+        log.warning("control: %s sent a line over %d bytes; closing", _peer(state.addr), self.max_line)
+        _send_now(conn, _encode({"ok": False, "error": f"message too large (limit {self.max_line} bytes per line)"}))
         try:
-            conn.settimeout(1.0)
-            conn.sendall(_encode({"ok": False, "error": error}))
+            conn.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        finally:
-            conn.close()
+        state.draining, state.buf = True, bytearray()
 
-    def _serve(self, conn: socket.socket, addr: Any) -> None:
+    def _admit(self, conn: socket.socket, addr: Any, request: dict[str, Any], reply: dict[str, Any], rest: bytes, eof: bool) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("control: all %d client slots are taken; refused %s", MAX_CLIENTS, _peer(addr))
+            _send_now(conn, _encode({**reply, "ok": False, "error": BUSY_ERROR, "busy": True}))
+            conn.close()
+            return
         try:
-            buf = bytearray()
+            threading.Thread(target=self._serve, args=(conn, addr, request, reply, rest, eof),
+                             name="wgp-control-client", daemon=True).start()
+        except BaseException:
+            self._slots.release()
+            conn.close()
+            raise
+
+    def _serve(self, conn: socket.socket, addr: Any, request: dict[str, Any], reply: dict[str, Any], rest: bytes, eof: bool) -> None:
+        """One authenticated connection: its first request, then line after line until it goes quiet."""
+        try:
+            conn.settimeout(self.read_timeout)  # blocking again, never for ever
+            conn.sendall(_encode(self._execute(request, reply)))
+            buf = bytearray(rest)
             # Each line must arrive whole within read_timeout: a client trickling
             # one byte at a time cannot hold a connection slot for ever.
             deadline = time.monotonic() + self.read_timeout
             while not self._stopped.is_set():
                 newline = buf.find(b"\n")
                 if newline < 0:
+                    if eof:
+                        if buf.strip():  # a last request without its newline
+                            conn.sendall(_encode(self.handle(bytes(buf), addr)))
+                        return
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         log.debug("control: %s did not finish a line within %.0f s; closing", _peer(addr), self.read_timeout)
@@ -301,10 +427,7 @@ class QueueControlServer:
                         log.debug("control: %s sent nothing for %.0f s; closing", _peer(addr), self.read_timeout)
                         conn.sendall(_encode({"ok": False, "error": "read timeout"}))
                         return
-                    if not chunk:
-                        if buf.strip():  # a last request without its newline
-                            conn.sendall(_encode(self.handle(bytes(buf), addr)))
-                        return
+                    eof = not chunk
                     buf += chunk
                     continue
                 line, buf = bytes(buf[:newline]), buf[newline + 1 :]
@@ -326,26 +449,39 @@ class QueueControlServer:
 
     def handle(self, line: bytes, addr: Any = None) -> dict[str, Any]:
         """Answer one request line; never raises."""
+        request, reply = self._authenticate(line, addr)
+        return reply if request is None else self._execute(request, reply)
+
+    def _authenticate(self, line: bytes, addr: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """``(request, reply so far)`` for a request with the right token, else ``(None, refusal)``.
+
+        Runs no command: the pending connections' thread calls it for anyone's requests.
+        """
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            return {"ok": False, "error": "request is not UTF-8"}
+            return None, {"ok": False, "error": "request is not UTF-8"}
         try:
-            request = json.loads(text)
+            request = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
         except ValueError as exc:
-            return {"ok": False, "error": f"invalid JSON: {exc}"}
+            return None, {"ok": False, "error": f"invalid JSON: {exc}"}
+        except RecursionError:
+            return None, {"ok": False, "error": "invalid JSON: nested too deeply"}
         if not isinstance(request, dict):
-            return {"ok": False, "error": "a request must be a JSON object"}
+            return None, {"ok": False, "error": "a request must be a JSON object"}
         reply: dict[str, Any] = {}
         if "id" in request and isinstance(request["id"], (str, int, float, bool, type(None))):
             reply["id"] = request["id"]
         token = request.get("token")
         if not isinstance(token, str) or not token:
             log.warning("control: refused a request without a token from %s", _peer(addr))
-            return {**reply, "ok": False, "error": "missing token"}
+            return None, {**reply, "ok": False, "error": "missing token"}
         if not self.token or not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.token.encode("utf-8")):
             log.warning("control: refused a request with a bad token from %s", _peer(addr))
-            return {**reply, "ok": False, "error": "bad token"}
+            return None, {**reply, "ok": False, "error": "bad token"}
+        return request, reply
+
+    def _execute(self, request: dict[str, Any], reply: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
         handler = self._handlers.get(command) if isinstance(command, str) else None
         if handler is None:
@@ -365,8 +501,61 @@ class QueueControlServer:
         return {"job": job, "state": self.controller.cancel(job)}
 
 
+@dataclass
+class _Pending:
+    """A connection that has not sent a request with the right token yet."""
+
+    addr: Any
+    deadline: float
+    buf: bytearray = field(default_factory=bytearray)
+    draining: bool = False
+
+
+def _drop(conn: socket.socket, selector: selectors.BaseSelector, pending: dict[socket.socket, _Pending]) -> None:
+    pending.pop(conn, None)
+    try:
+        selector.unregister(conn)
+    except (KeyError, ValueError):
+        pass
+    conn.close()
+
+
+def _send_now(conn: socket.socket, data: bytes) -> bool:
+    """Send a short reply without waiting (the pending connections' thread never blocks); False if it did not fit."""
+    try:
+        return conn.send(data) == len(data)
+    except OSError:
+        return False
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def _encode(reply: dict[str, Any]) -> bytes:
-    return json.dumps(reply, default=str).encode("utf-8") + b"\n"
+    """One strict JSON line (RFC 8259: no NaN or Infinity; such values become null)."""
+    try:
+        text = json.dumps(reply, default=str, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(reply), default=str, allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _linger_close(conn: socket.socket) -> None:

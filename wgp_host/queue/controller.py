@@ -29,6 +29,7 @@ from wgp_hookspecs import CancelToken, ProgressEvent, QueueBackend, UserError
 
 from ..job import Job
 from ..progress import ProgressChannel
+from ..testpoints import pause_point
 
 if TYPE_CHECKING:
     from ..runner import JobOutcome, Runner
@@ -132,7 +133,8 @@ class QueueController:
                 outcome = JobOutcome(record.id, "failed", error=str(exc), user_error=True)
             else:
                 outcome = self.runner.run(
-                    job, self.channel, token, on_primed=lambda primed: self.backend.update(record.id, job=primed.to_dict())
+                    job, self.channel, token, on_primed=lambda primed: self.backend.update(record.id, job=primed.to_dict()),
+                    attempt=record.attempts,
                 )
         finally:
             with self._lock:
@@ -151,6 +153,7 @@ class QueueController:
         fields = {"state": outcome.state, "finished": time.time(), "result": outcome.to_dict(), "error": outcome.error}
         if not self.backend.complete(job_id, self.worker, **fields):
             log.warning("job %s was taken from this worker while it ran; its outcome is not recorded", job_id)
+        pause_point("job.completed")
 
     def _release(self, job_id: str) -> None:
         self.backend.release(job_id, self.worker)
@@ -350,7 +353,7 @@ class QueueController:
 
     def recover(self) -> list[dict[str, Any]]:
         """Settle jobs left ``running`` by dead workers (see :meth:`QueueBackend.recover`)."""
-        settled = self.backend.recover(self.max_retries, discard_partial_outputs)
+        settled = self.backend.recover(self.max_retries, self._discard_dead_attempt)
         for row in settled:
             if row["state"] == "interrupted":
                 self.channel.emit("job.interrupted", row["id"], worker=row["worker"], attempts=row["attempts"], error=row["error"])
@@ -359,6 +362,27 @@ class QueueController:
         if settled:
             self._wake.set()
         return settled
+
+    def _discard_dead_attempt(self, row: dict[str, Any], busy_dirs: set[str]) -> None:
+        """Settle what a dead attempt wrote: its writers' records first, then its files.
+
+        A manifest line of the attempt names a file that is about to be deleted, so
+        it goes first; when a writer cannot be asked (not installed here) or fails,
+        the files stay: a record may name them, and the retry writes new ones beside.
+        """
+        job = row.get("job") or {}
+        output = job.get("output") or {}
+        folder = output.get("output_dir")
+        try:
+            for writer in reversed(self.runner.writers_for(list(output.get("writers") or ()))):
+                writer.discard(str(row["id"]), int(row.get("attempts") or 0), Path(str(folder)) if folder else None,
+                               dict(output.get("writer_options") or {}))
+        except Exception:  # noqa: BLE001 - recovery must settle the job either way
+            log.error("job %s: could not remove the records of dead attempt %s; keeping its files",
+                      row.get("id"), row.get("attempts"), exc_info=True)
+            return
+        pause_point("recover.discarded")
+        discard_partial_outputs(row, busy_dirs)
 
 
 def discard_partial_outputs(row: dict[str, Any], busy_dirs: set[str]) -> None:

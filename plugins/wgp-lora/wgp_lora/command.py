@@ -18,7 +18,7 @@ from wgp_hookspecs import Host
 @click.option("--model", "model_id", metavar="MODEL", help="Only the LoRAs for MODEL's family.")
 @click.pass_obj
 def loras(host: Host, as_json: bool, model_id: str | None) -> None:
-    """List the LoRAs available per model family."""
+    """List the LoRAs available per model family, and the files refused (with why)."""
     config = host.config()
     manager = host.adapter("lora").manager  # type: ignore[attr-defined]
     if model_id:
@@ -27,12 +27,19 @@ def loras(host: Host, as_json: bool, model_id: str | None) -> None:
         families = sorted(set(manager.families(config)) | set(host.families()))
     rows = []
     for family in families:
-        for name, path in manager.available(family, config).items():
-            rows.append({"family": family, "name": name, "path": str(path), "bytes": path.stat().st_size})
+        available, refused = manager.scan(family, config)
+        for name, path in available.items():
+            rows.append({"family": family, "name": name, "status": "available", "path": str(path),
+                         "bytes": path.stat().st_size})
+        for name, (path, reason) in refused.items():
+            rows.append({"family": family, "name": name, "status": "refused", "path": str(path), "reason": reason})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         click.echo(f"no LoRAs found (folders: {', '.join(str(manager.folder(f, config)) for f in families)})")
     for row in rows:
-        click.echo(f"{row['family']:<10} {row['name']:<40} {row['bytes']:>12}  {row['path']}")
+        if row["status"] == "refused":
+            click.echo(f"{row['family']:<10} {row['name']:<40} {'refused':>12}  {row['reason']}")
+        else:
+            click.echo(f"{row['family']:<10} {row['name']:<40} {row['bytes']:>12}  {row['path']}")

@@ -1,7 +1,11 @@
 """LoRAInjectionManager: find LoRA files, freeze them into a payload, apply and undo them.
 
 Discovery looks in one folder per family: ``<loras_root>/<family>/`` unless the
-config's ``lora_dirs`` names another folder for that family.  File hashes are
+config's ``lora_dirs`` names another folder for that family.  A file counts by
+its real path (every symlink followed): it must be a ``.safetensors`` file
+inside ``loras_root`` or one of the ``lora_dirs`` folders, so a link cannot
+bring in a file from elsewhere (or a pickle under a safetensors name).  What
+fails that is listed as refused, with the reason.  File hashes are
 cached by path, size and mtime; ``snapshot_state()`` shows the cache and
 ``reset()`` (``--reset-lora-cache``) empties it.  Nothing here is global: the
 adapter owns one manager per process.
@@ -46,16 +50,51 @@ class LoRAInjectionManager:
             names |= {p.name for p in root.iterdir() if p.is_dir()}
         return sorted(names)
 
+    @staticmethod
+    def roots(config: Mapping[str, Any]) -> list[Path]:
+        """The folders LoRA files may really live in: ``loras_root`` and each ``lora_dirs`` folder."""
+        named = [config.get("loras_root"), *(config.get("lora_dirs") or {}).values()]
+        return [Path(str(folder)).expanduser().resolve() for folder in named if folder]
+
     def available(self, family: str, config: Mapping[str, Any]) -> dict[str, Path]:
-        """LoRA name (path relative to the family folder, without suffix) -> file."""
+        """LoRA name (path relative to the family folder, without suffix) -> its real file."""
+        return self.scan(family, config)[0]
+
+    def refused(self, family: str, config: Mapping[str, Any]) -> dict[str, tuple[Path, str]]:
+        """Files in the family folder that are not accepted: name -> (the file in the folder, why)."""
+        return self.scan(family, config)[1]
+
+    def scan(self, family: str, config: Mapping[str, Any]) -> tuple[dict[str, Path], dict[str, tuple[Path, str]]]:
+        """``(available, refused)`` for one family's folder (see the module docstring)."""
         folder = self.folder(family, config)
         if not folder.is_dir():
-            return {}
-        found = {}
-        for path in sorted(folder.rglob("*" + SUFFIX)):
-            if path.is_file():
-                found[path.relative_to(folder).with_suffix("").as_posix()] = path.resolve()
-        return found
+            return {}, {}
+        roots = self.roots(config)
+        found: dict[str, Path] = {}
+        refused: dict[str, tuple[Path, str]] = {}
+        for path in sorted(folder.rglob("*")):
+            lowered = path.name.lower()
+            if lowered.endswith(REFUSED_SUFFIXES) and (path.is_symlink() or path.is_file()):
+                refused[path.relative_to(folder).as_posix()] = (path, "pickled weights are refused (only .safetensors)")
+                continue
+            if not lowered.endswith(SUFFIX):
+                continue
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            try:
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # a broken link or a loop
+                refused[name] = (path, f"{path.name} is a link to nothing")
+                continue
+            if not real.is_file():
+                continue
+            if real.suffix.lower() != SUFFIX:
+                refused[name] = (path, f"{path.name} is a link to {real.name}; only .safetensors files are accepted")
+            elif not any(real.is_relative_to(root) for root in roots):
+                refused[name] = (path, f"its real path {real} is outside the LoRA folders "
+                                       f"({', '.join(map(str, roots))}); name its folder in lora_dirs to allow it")
+            else:
+                found[name] = real
+        return found, refused
 
     def sha256(self, path: Path) -> str:
         stat = path.stat()
@@ -78,9 +117,11 @@ class LoRAInjectionManager:
 
     def find(self, name: str, family: str, config: Mapping[str, Any]) -> Path:
         clean = check_name(name)
-        available = self.available(family, config)
+        available, refused = self.scan(family, config)
         if clean in available:
             return available[clean]
+        if clean in refused:
+            raise UserError(f"LoRA {name!r} is refused: {refused[clean][1]}")
         for other in self.families(config):
             if other != family and clean in self.available(other, config):
                 raise UserError(f"LoRA {name!r} belongs to family {other!r}, not {family!r}")
@@ -104,7 +145,8 @@ class LoRAInjectionManager:
     def verify(self, lora: Mapping[str, Any]) -> Path:
         """The payload's file, if it is still there with the same content."""
         path = Path(lora["path"])
-        if path.suffix.lower() != SUFFIX:  # a hand-edited record must not smuggle in a pickle
+        # A hand-edited record must not smuggle in a pickle, not even behind a link.
+        if path.suffix.lower() != SUFFIX or path.resolve().suffix.lower() != SUFFIX:
             raise UserError(f"LoRA {lora.get('name')!r}: only .safetensors files are accepted, not {path.name}")
         if not path.is_file():
             raise UserError(f"LoRA {lora['name']!r} is no longer at {path} (sha256 {lora['sha256'][:12]}...)")

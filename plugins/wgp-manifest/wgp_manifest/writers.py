@@ -2,7 +2,10 @@
 
 Both run after the media writers (``kinds = {"artifacts"}``): they describe the
 files the job has already written.  The manifest is appended last, all lines of
-a job in one locked write, so a job is in the manifest completely or not at all.
+a job in one locked write that leaves all of them or none.  Each line carries the
+job id and the attempt, and ``discard`` takes an attempt's lines out again: the host
+calls it before deleting the files of a job that failed, was cancelled, or whose
+worker died, so every line names a file that exists with that sha256, once.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from wgp_hookspecs import SCHEMA_VERSION, Artifact, GenerationResult, OutputContext, Writer
 
-from .appender import append_lines
+from .appender import append_lines, remove_lines
 
 MANIFEST_NAME = "manifest.jsonl"
 AUDIO_FIELDS = ("sample_rate", "duration_s", "language", "channels", "codec")
@@ -49,8 +52,8 @@ class ManifestWriter(Writer):
     order = 1000
 
     def write(self, result: GenerationResult, output: OutputContext) -> None:
-        configured = output.options.get("manifest_path")
-        path = Path(configured).expanduser() if configured else Path(output.output_dir) / MANIFEST_NAME
+        path = manifest_path(output.output_dir, output.options)
+        assert path is not None
         base = path.resolve().parent
         record = dict(output.record)
         lines = []
@@ -58,6 +61,7 @@ class ManifestWriter(Writer):
             line = {
                 "schema": SCHEMA_VERSION,
                 "job": record.get("job"),
+                "attempt": record.get("attempt"),
                 "role": artifact.role,
                 "path": os.path.relpath(artifact.path, base),
                 "media_type": artifact.media_type,
@@ -68,6 +72,22 @@ class ManifestWriter(Writer):
             line.update(_role_fields(artifact))
             lines.append(line)
         append_lines(path, lines)
+
+    def discard(self, job: str, attempt: int, output_dir: Any, options: Mapping[str, Any]) -> None:
+        path = manifest_path(output_dir, options)
+        if path is None:
+            return
+        # sort_keys puts '"job": "<id>"' verbatim in every line of the job: a cheap filter.
+        remove_lines(path, lambda line: line.get("job") == job and line.get("attempt") == attempt,
+                     hint=json.dumps({"job": job}, ensure_ascii=False)[1:-1])
+
+
+def manifest_path(output_dir: Any, options: Mapping[str, Any]) -> Path | None:
+    """The manifest a job appends to: the ``manifest_path`` option, else ``manifest.jsonl`` in its folder."""
+    configured = options.get("manifest_path")
+    if configured:
+        return Path(str(configured)).expanduser()
+    return Path(output_dir) / MANIFEST_NAME if output_dir else None
 
 
 def _describe(artifact: Artifact) -> dict[str, Any]:
