@@ -402,6 +402,30 @@ def test_commands_without_a_worker_use_the_database(wgp_env, home_env, tmp_path,
     assert text.count("finished") == 3 and "queued" not in text
 
 
+def test_queue_status_job_shows_one_job_from_queued_to_finished_or_failed(wgp_env, home_env, tmp_path, wgp_cli):
+    from PIL import Image
+
+    ids = []
+    for prompt in ("good", "doomed"):
+        Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / f"{prompt}.png")
+        ids.append(json.loads(wgp_cli("queue", "add", "-m", "echo", "-p", prompt, "--frames", "1", "--resolution", "8x8",
+                                      "--writer", "video", "--image-start", str(tmp_path / f"{prompt}.png"),
+                                      "--output-dir", str(tmp_path / "out"), "--json").stdout)["id"])
+    good, doomed = ids
+    shown = wgp_cli("queue", "status", good)
+    assert shown.exit_code == 0 and shown.stdout.startswith(f"{good} queued: echo 'good' (priority 0, attempts 0)")
+    (tmp_path / "doomed.png").write_bytes(b"broken after it was queued")  # the worker finds out
+    proc, _ = start_worker(home_env, tmp_path, "one", "--once")
+    assert proc.wait(timeout=60) == 0
+    finished = json.loads(wgp_cli("queue", "status", good, "--json").stdout)
+    assert (finished["id"], finished["state"], finished["attempts"]) == (good, "finished", 1)
+    assert finished["artifacts"] and all(Path(p).is_file() for p in finished["artifacts"])
+    assert f"  wrote {finished['artifacts'][0]}" in wgp_cli("queue", "status", good).stdout
+    failed = wgp_cli("queue", "status", doomed)
+    assert failed.exit_code == 0 and failed.stdout.startswith(f"{doomed} failed: echo 'doomed'")
+    assert "  error: " in failed.stdout and "doomed.png" in failed.stdout
+
+
 def test_queue_add_and_errors_through_the_real_cli(wgp_env, home_env, tmp_path):
     proc = run_wgp("queue", "add", "-m", "echo", "-p", "cli", "--priority", "3", "--json",
                    "--output-dir", str(tmp_path / "o"), env=home_env)
@@ -660,3 +684,44 @@ def test_every_backend_method_has_a_contract_and_a_line_in_the_docs():
     assert [n for n in methods if f"`{n}(" not in text] == []
     assert [n for n in methods if not (vars(QueueBackend)[n].__doc__ or "").strip()] == []
     assert "`persistent_flags`" in text
+
+
+# --------------------------------------------------------------------------- model affinity
+
+
+def _add_model_jobs(home: Path, out: Path, models: list[str], priority: int = 0) -> list[str]:
+    from wgp_hookspecs import JobOptions
+
+    from wgp_host.plugins import get_host
+    from wgp_host.runtime import initialize_runtime
+    from wgp_host.submit import build_job
+
+    backend = queue_db(home)
+    try:
+        ids = []
+        for n, model in enumerate(models):
+            job, _ = build_job(get_host(), initialize_runtime(), JobOptions(
+                model=model, params={"prompt": "m", "steps": 1, "width": 8, "height": 8},
+                output_dir=str(out / f"{n:02d}"), writers=("image",) if model == "echo-image" else ("video",),
+                set_items=("frames=1", "audio=false") if model == "echo" else ()))
+            ids.append(backend.add(job.to_dict(), priority))
+        return ids
+    finally:
+        backend.close()
+
+
+def test_a_worker_prefers_its_loaded_model_within_a_priority_and_takes_only_its_models(wgp_env, home_env, tmp_path):
+    mixed = _add_model_jobs(wgp_env, tmp_path / "mixed", ["echo", "echo-image"] * 3)
+    urgent = _add_model_jobs(wgp_env, tmp_path / "urgent", ["echo-image"], priority=5)[0]
+    proc, events = start_worker(home_env, tmp_path, "affine", "--once")
+    assert proc.wait(timeout=60) == 0
+    evs = read_events(events)
+    # Priority first (the urgent image job), then the loaded model's jobs, then the other model's.
+    order = [e["job"] for e in evs if e["event"] == "job.started"]
+    assert order == [urgent, *mixed[1::2], *mixed[0::2]]
+    assert [e["model"] for e in evs if e["event"] == "model.loaded"] == ["echo-image", "echo"]  # not seven loads
+    only = _add_model_jobs(wgp_env, tmp_path / "only", ["echo-image", "echo", "echo-image"])
+    proc, events = start_worker(home_env, tmp_path, "videos", "--once", "--models", "echo")
+    assert proc.wait(timeout=60) == 0
+    assert [e["job"] for e in read_events(events) if e["event"] == "job.finished"] == [only[1]]
+    assert [queue_db(wgp_env).get(j).state for j in only] == ["queued", "finished", "queued"]

@@ -50,6 +50,8 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     #: The ``--profile`` the job was built with (its values are already in the request and plan).
     profile: str | None = None
+    #: The batch it was added with (``--sweep``, ``--requests``; see :mod:`wgp_host.batch`), or None.
+    batch: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class Job:
             "plan": self.plan.to_dict(),
             "adapters": {k: dict(v) for k, v in self.adapters.items()},
             "profile": self.profile,
+            **({"batch": self.batch} if self.batch else {}),
         }
 
     @classmethod
@@ -73,6 +76,7 @@ class Job:
                 plan=LoadPlan.from_dict(plan),
                 adapters=dict(data.get("adapters") or {}),
                 profile=data.get("profile"),
+                batch=data.get("batch"),
             )
         except (KeyError, TypeError) as exc:
             raise UserError(f"not a valid job: missing or bad field {exc}") from None

@@ -13,15 +13,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from .constants import JOB_STATES
+from .constants import ENDED_STATES, JOB_STATES, WAITING_STATES
 from .errors import QueueOperationNotSupported
 
 #: States a worker claims: waiting, or interrupted by a dead worker and due a retry.
-_CLAIMABLE = ("queued", "interrupted")
+_CLAIMABLE = WAITING_STATES
 #: States ``retry`` puts back to ``queued``.
 _RETRYABLE = ("failed", "cancelled", "interrupted")
 #: States of jobs that ended (``recent`` lists these).
-_ENDED = ("finished", "failed", "cancelled")
+_ENDED = ENDED_STATES
 
 
 @dataclass
@@ -67,6 +67,12 @@ class QueueBackend(ABC):
     #: True when ``set_flag`` is seen by other processes and by later instances (the
     #: ``paused`` flag then outlives a worker: ``wgp queue pause`` works with none running).
     persistent_flags: ClassVar[bool] = False
+    #: True when the backend runs its own worker processes (:meth:`serve`): ``wgp queue work``
+    #: then hands the worker to it instead of running the host's loop.
+    serves_workers: ClassVar[bool] = False
+    #: Seconds between the host's :meth:`heartbeat` calls (and forced progress writes, which
+    #: notice cancel requests) while a worker runs; a backend with leases sets it below them.
+    heartbeat_interval_s: float = 2.0
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = options
@@ -79,7 +85,9 @@ class QueueBackend(ABC):
         """Store ``job`` (a ``Job.to_dict()``) as ``queued`` and return its id.
 
         The id is ``job["id"]`` when given, else a new unique one.  Higher
-        ``priority`` runs first; equal priorities run oldest first.
+        ``priority`` runs first; equal priorities run oldest first.  Every backend
+        stores any priority in :data:`~wgp_hookspecs.PRIORITY_RANGE` (64-bit); the
+        CLI refuses others.
         """
 
     @abstractmethod
@@ -107,6 +115,19 @@ class QueueBackend(ABC):
     @abstractmethod
     def list(self, states: Sequence[str] | None = None) -> list[JobRecord]:
         """The jobs in ``states`` (all jobs when None), oldest first."""
+
+    def claim_for(self, worker: str, *, prefer: str | None = None, models: Sequence[str] | None = None) -> JobRecord | None:
+        """Like :meth:`claim`, for a worker that takes only jobs for ``models`` (model ids; None:
+        any) and has ``prefer`` loaded: among the waiting jobs of the highest priority, one for
+        ``prefer`` goes first (then the oldest), so a worker serving mixed jobs does not reload
+        its model for every job.
+
+        Default: :meth:`claim` when ``models`` is None (``prefer`` is then ignored), else
+        :class:`QueueOperationNotSupported`.
+        """
+        if models is None:
+            return self.claim(worker)
+        raise QueueOperationNotSupported(self.name, "taking jobs for some models only (--models)")
 
     # ------------------------------------------------------------------ reading
 
@@ -276,5 +297,94 @@ class QueueBackend(ABC):
         """
         return []
 
+    def publish(self, event: Mapping[str, Any]) -> None:  # noqa: B027 - optional
+        """Called with every event (a ``ProgressEvent.to_dict()``) of a worker's channel, so that
+        clients on other machines can follow jobs.  Default: nothing."""
+
+    def serve(self, service: WorkerService) -> int:
+        """Run this machine's worker with the backend's own machinery until it is stopped; returns
+        the exit status.  Only for backends with :attr:`serves_workers`.
+
+        ``service`` is the host's side: the worker's settings, and the job runner to create in
+        each process that runs jobs (:meth:`WorkerService.executor`).  Default:
+        :class:`QueueOperationNotSupported`.
+        """
+        raise QueueOperationNotSupported(self.name, "running its own workers")
+
     def close(self) -> None:  # noqa: B027
         """Release connections.  Default: nothing."""
+
+
+class JobExecutor(ABC):
+    """The host's job runner in one process of a backend's own worker (see :meth:`QueueBackend.serve`).
+
+    The backend claims a job (``claim_for(executor.worker, prefer=executor.loaded_model(), ...)``)
+    and hands it to :meth:`run`; everything else a job does goes through the backend's own
+    methods, as in the host's worker loop: ``set_progress`` (which also notices cancel requests),
+    ``heartbeat(worker)`` every :attr:`QueueBackend.heartbeat_interval_s` while the job runs,
+    ``publish``, then ``complete`` or ``release``.
+    """
+
+    #: The worker id jobs are claimed for in this process (the ``worker`` of its job records).
+    worker: str
+
+    @abstractmethod
+    def run(self, record: JobRecord) -> str:
+        """Run ``record`` (claimed for :attr:`worker`) to its end; returns its state afterwards:
+        ``finished``, ``failed``, ``cancelled``, or ``queued`` when :meth:`shutdown` put it back."""
+
+    @abstractmethod
+    def loaded_model(self) -> str | None:
+        """The model id this process has loaded, or None."""
+
+    @abstractmethod
+    def paused(self) -> bool:
+        """True while the queue-wide ``paused`` flag or this worker's own (``paused:<worker>``,
+        for the serving worker's id) is set: a job claimed now should be left waiting."""
+
+    @abstractmethod
+    def shutdown(self, reason: str = "worker shutting down") -> None:
+        """Stop the running job at its next step and put it back to ``queued`` (the attempt does not count)."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release what the executor holds (progress sinks).  Default: nothing."""
+
+
+class WorkerService(ABC):
+    """What ``wgp queue work`` hands :meth:`QueueBackend.serve`: the worker's settings, and the host's
+    side of running jobs.
+
+    The process that calls ``serve`` only supervises: it must never load a model (torch used in
+    a process that then forks hangs the children), so jobs run in processes the backend starts,
+    each with an :class:`JobExecutor` from :meth:`executor`.
+    """
+
+    #: This worker's id (``wgp queue work --name``): per-worker pause flags and status use it.
+    worker: str
+    #: The model ids this worker takes jobs for (``--models``); None: any registered model.
+    models: tuple[str, ...] | None
+    #: Every model id registered on this machine (what ``--models any`` can take).
+    available_models: tuple[str, ...]
+    #: Processes that run jobs at once (one per GPU).
+    concurrency: int
+
+    @abstractmethod
+    def executor(self, worker: str, backend: QueueBackend, slot: int = 0) -> JobExecutor:
+        """Create the job runner for one process (or thread) that runs jobs, there, after the
+        fork: ``worker`` is the id its jobs are claimed for, ``f"{self.worker}/..."`` (status
+        finds this worker's jobs by that prefix), ``backend`` the backend instance it uses (its
+        own connections), ``slot`` its index among :attr:`concurrency` (which GPU it uses)."""
+
+    @abstractmethod
+    def recover(self) -> list[dict[str, Any]]:
+        """Settle the ``running`` jobs of dead workers: :meth:`QueueBackend.recover` with the
+        configured ``max_retries``, the host removing what each dead attempt left and reporting
+        it (``job.interrupted``/``job.failed``).  Called by the serving process, periodically."""
+
+    @abstractmethod
+    def sync_paused(self) -> bool:
+        """Adopt the paused flags (queue-wide, and this worker's own); True while paused.  Called by
+        the serving process, periodically; the host reports changes (``queue.paused``/``queue.resumed``)."""
+
+    def ready(self, description: str) -> None:  # noqa: B027 - optional
+        """The backend's worker is up and takes jobs (``description`` says how, for the log).  Default: nothing."""

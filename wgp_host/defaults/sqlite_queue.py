@@ -42,8 +42,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from wgp_hookspecs import JOB_STATES, JobRecord, QueueBackend, hookimpl
+from wgp_hookspecs import JOB_STATES, JobRecord, QueueBackend, UserError, hookimpl
 
+from ..atomic import no_room_text, write_problem
 from ..liveness import boot_identity, process_alive, process_identity
 
 DB_NAME = "queue.db"
@@ -86,6 +87,8 @@ CREATE TABLE IF NOT EXISTS flags (
 
 COLUMNS = "id, state, job, priority, attempts, worker, created, started, finished, progress, result, error, cancel_requested"
 _JSON_COLUMNS = ("job", "progress", "result")
+#: A job's model id, for affinity and ``--models`` (the job JSON holds it; no column to migrate).
+_MODEL = "json_extract(job, '$.request.model')"
 _UPDATABLE = {"job", "state", "priority", "attempts", "worker", "started", "finished", "progress", "result", "error", "cancel_requested"}
 
 
@@ -102,6 +105,32 @@ def worker_dead(row: Mapping[str, Any], now: float, stale_after_s: float) -> boo
         # NULL, when the identity could not be read, checks the pid alone.
         return not process_alive(int(row["pid"]), row.get("pid_start") or None)
     return now - float(row["heartbeat"]) > stale_after_s
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_error(path: Path, exc: BaseException) -> UserError:
+    """Why the queue database at ``path`` cannot be opened, with the way out, as one line.
+
+    Opening is where a damaged file or a full disk shows (the first read checks the
+    header; WAL mode needs its -shm file), so every command says it the same way.
+    """
+    import sqlite3
+
+    reason = getattr(exc, "strerror", None) or str(exc)
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if isinstance(exc, sqlite3.DatabaseError) and (name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
+                                                    or "not a database" in reason or "malformed" in reason):
+        return UserError(f"queue database {path} is damaged or not a SQLite file ({reason}); move it aside "
+                         f"(mv {path} {path}.broken: its jobs are lost, wgp starts an empty queue) or set "
+                         "state_dir (config or WGP_STATE_DIR) to use another folder")
+    problem = write_problem(path.parent)
+    if problem is not None:
+        return UserError(f"cannot open the queue database {path} ({reason}): {no_room_text(problem)}, "
+                         "or set state_dir (config or WGP_STATE_DIR) to a folder on another disk")
+    return UserError(f"cannot open the queue database {path}: {reason}; check that the file and its folder "
+                     "are readable and writable, or set state_dir (config or WGP_STATE_DIR) to use another folder")
 
 
 # --------------------------------------------------------------------------- backend
@@ -135,15 +164,22 @@ class SqliteQueue(QueueBackend):
         self.returning = sqlite3.sqlite_version_info >= (3, 35, 0)
         self._lock = threading.RLock()
         busy = float(opts.get("busy_timeout_s") or BUSY_TIMEOUT_S)
-        # Jobs hold prompts and paths: the database is private to its owner (SQLite
-        # gives its -wal and -shm files the database file's mode).
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        self._db = sqlite3.connect(str(self.path), timeout=busy, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
-        self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL"), busy)
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._retry_locked(lambda: self._db.executescript(SCHEMA), busy)
+        try:
+            # Jobs hold prompts and paths: the database is private to its owner (SQLite
+            # gives its -wal and -shm files the database file's mode).
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            self._db = sqlite3.connect(str(self.path), timeout=busy, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise open_error(self.path, exc) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+            self._retry_locked(lambda: self._db.execute("PRAGMA journal_mode = WAL"), busy)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._retry_locked(lambda: self._db.executescript(SCHEMA), busy)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise open_error(self.path, exc) from None
 
     @staticmethod
     def _retry_locked(call: Callable[[], Any], budget_s: float) -> Any:
@@ -225,25 +261,39 @@ class SqliteQueue(QueueBackend):
         return job_id
 
     def claim(self, worker: str) -> JobRecord | None:
+        return self._claim(worker, "", [], "priority DESC, created, rowid")
+
+    def claim_for(self, worker: str, *, prefer: str | None = None, models: Sequence[str] | None = None) -> JobRecord | None:
+        """The claim with model affinity: only jobs for ``models``; ``prefer``'s first within a priority."""
+        if models is not None and not models:
+            return None
+        where, params = "", []
+        if models is not None:
+            where = f" AND {_MODEL} IN ({', '.join('?' for _ in models)})"
+            params = list(models)
+        order = "priority DESC, created, rowid"
+        if prefer is not None:
+            order = f"priority DESC, ({_MODEL} IS ?) DESC, created, rowid"
+            params.append(prefer)
+        return self._claim(worker, where, params, order)
+
+    def _claim(self, worker: str, where: str, params: list[Any], order: str) -> JobRecord | None:
         now = time.time()
-        pick = (
-            "SELECT id FROM jobs WHERE state IN ('queued', 'interrupted') "
-            "ORDER BY priority DESC, created, rowid LIMIT 1"
-        )
+        pick = f"SELECT id FROM jobs WHERE state IN ('queued', 'interrupted'){where} ORDER BY {order} LIMIT 1"
         update = (
             "UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, started = ?, "
             "finished = NULL, progress = '{}', result = '{}', error = NULL, cancel_requested = 0 "
             f"WHERE id = ({pick}) AND state IN ('queued', 'interrupted')"
         )
         if self.returning:
-            rows = self._execute(f"{update} RETURNING {COLUMNS}", (worker, now))
+            rows = self._execute(f"{update} RETURNING {COLUMNS}", (worker, now, *params))
             return self._record(rows[0]) if rows else None
 
         def body() -> JobRecord | None:  # SQLite < 3.35: the same, inside one write transaction
-            found = self._db.execute(pick).fetchall()
+            found = self._db.execute(pick, params).fetchall()
             if not found:
                 return None
-            self._db.execute(update, (worker, now))
+            self._db.execute(update, (worker, now, *params))
             return self._record(self._db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (found[0]["id"],)).fetchone())
 
         return self._transaction(body)

@@ -269,6 +269,14 @@ class QueueControlServer:
         except (OSError, IndexError):
             pass
 
+    def forget_socket(self) -> None:
+        """In a process forked from the server's (a backend's pool process): close this process's
+        copy of the listening socket.  Never ``shutdown``: that would stop the server's own."""
+        self._stopped.set()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
     def __enter__(self) -> QueueControlServer:
         self.start()
         return self

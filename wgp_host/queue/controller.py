@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from wgp_hookspecs import CancelToken, ProgressEvent, QueueBackend, UserError
 
@@ -56,12 +56,19 @@ class QueueController:
         worker: str | None = None,
         *,
         max_retries: int = 1,
+        models: Sequence[str] | None = None,
+        group: str | None = None,
     ) -> None:
         self.backend = backend
         self.runner = runner
         self.channel = channel
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker = worker or new_worker_id()
         self.max_retries = max_retries
+        #: The models this worker takes jobs for (``--models``); None: any.
+        self.models = tuple(models) if models is not None else None
+        #: The serving worker this one runs jobs for (a backend's own pool process): its
+        #: per-worker paused flag applies here too.
+        self.group = group or self.worker
         self.current: str | None = None
         self.current_cancel: CancelToken | None = None
         self.progress: dict[str, Any] = {}
@@ -95,30 +102,52 @@ class QueueController:
             done.append(outcome)
         return done
 
+    def loaded_model(self) -> str | None:
+        key = getattr(getattr(self.runner, "cache", None), "key", None)
+        return key[0] if key else None
+
     def _claim(self, respect_pause: bool) -> Any:
         with self._claim_lock:
             if respect_pause:
                 self._sync_paused()
                 if self._paused.is_set() or self._stop.is_set():
                     return None
-            record = self.backend.claim(self.worker)
+            record = self.backend.claim_for(self.worker, prefer=self.loaded_model(), models=self.models)
             if record is None:
                 return None
-            with self._lock:
-                self.current, self.current_cancel = record.id, CancelToken()
-                self._shutdown_cancel = False
-                request = (record.job or {}).get("request") or {}
-                self.progress = {
-                    "model": request.get("model"),
-                    "step": 0,
-                    "total": (request.get("params") or {}).get("steps"),
-                    "phase": "starting",
-                    "attempt": record.attempts,
-                    "started": time.time(),
-                    "artifacts": [],
-                }
-            self._write_progress(force=True)
+            self._adopt(record)
             return record
+
+    def run_claimed(self, record: Any) -> JobOutcome:
+        """Run a job the backend already claimed for this worker (a backend's own pool process
+        does the claiming), with the heartbeat the worker loop would give it."""
+        with self._claim_lock:
+            self._adopt(record)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(stop,), name="wgp-heartbeat", daemon=True)
+        beat.start()
+        try:
+            return self._run(record)
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+
+    def _adopt(self, record: Any) -> None:
+        """Make ``record`` this controller's current job: cancel token, progress, first progress write."""
+        with self._lock:
+            self.current, self.current_cancel = record.id, CancelToken()
+            self._shutdown_cancel = False
+            request = (record.job or {}).get("request") or {}
+            self.progress = {
+                "model": request.get("model"),
+                "step": 0,
+                "total": (request.get("params") or {}).get("steps"),
+                "phase": "starting",
+                "attempt": record.attempts,
+                "started": time.time(),
+                "artifacts": [],
+            }
+        self._write_progress(force=True)
 
     def _run(self, record: Any) -> JobOutcome:
         from ..runner import JobOutcome
@@ -143,16 +172,22 @@ class QueueController:
         if outcome.state == "cancelled" and shutdown:
             self._release(record.id)
         else:
-            self._complete(record.id, outcome)
+            self._complete(record, outcome)
         self.outcomes.append(outcome)
         if len(self.outcomes) > 1000:
             del self.outcomes[:-RECENT]
         return outcome
 
-    def _complete(self, job_id: str, outcome: JobOutcome) -> None:
+    def _complete(self, record: Any, outcome: JobOutcome) -> None:
         fields = {"state": outcome.state, "finished": time.time(), "result": outcome.to_dict(), "error": outcome.error}
-        if not self.backend.complete(job_id, self.worker, **fields):
-            log.warning("job %s was taken from this worker while it ran; its outcome is not recorded", job_id)
+        if not self.backend.complete(record.id, self.worker, **fields):
+            log.warning("job %s was taken from this worker while it ran; its outcome is not recorded", record.id)
+            if outcome.artifacts:
+                # Another attempt owns the job now (this worker's lease lapsed, say while the
+                # process was stopped): its files must be the only ones, so this attempt's go.
+                row = {"id": record.id, "attempts": record.attempts, "job": record.job,
+                       "progress": {"artifacts": [a.path for a in outcome.artifacts]}}
+                self._discard_dead_attempt(row, set())
         pause_point("job.completed")
 
     def _release(self, job_id: str) -> None:
@@ -163,6 +198,10 @@ class QueueController:
 
     def _on_event(self, event: ProgressEvent) -> None:
         """Listener on the progress channel: keeps ``progress`` and the backend's copy current."""
+        try:
+            self.backend.publish(event.to_dict())
+        except Exception:  # noqa: BLE001 - followers missing an event must not fail the job
+            log.warning("could not publish event %s", event.event, exc_info=True)
         if event.job is None or event.job != self.current:
             return
         force = False
@@ -231,8 +270,8 @@ class QueueController:
         return True
 
     def _sync_paused(self) -> None:
-        """Adopt the backend's paused flag (set by ``wgp queue pause`` with no worker, or by another worker)."""
-        self._set_paused(self.backend.get_flag("paused") is not None, "database")
+        """Adopt the backend's paused flags (set by ``wgp queue pause`` with no worker, or by another worker)."""
+        self._set_paused(pause_requested(self.backend, self.group), "database")
 
     def cancel(self, job_id: str) -> str:
         """Cancel a job: ``cancelled`` when it had not started, ``cancelling`` when it is running
@@ -343,8 +382,10 @@ class QueueController:
             previous[signum] = signal.signal(signum, on_signal)
         return previous
 
-    def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+    def _heartbeat_loop(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        interval = float(getattr(self.backend, "heartbeat_interval_s", 0) or HEARTBEAT_S)
+        while not stop.wait(interval):
             try:
                 self.backend.heartbeat(self.worker)
                 self._write_progress(force=True)  # also notices cancel requests from other processes
@@ -383,6 +424,20 @@ class QueueController:
             return
         pause_point("recover.discarded")
         discard_partial_outputs(row, busy_dirs)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def worker_pause_flag(worker: str) -> str:
+    """The flag that pauses one worker (``wgp queue pause --worker ID``)."""
+    return f"paused:{worker}"
+
+
+def pause_requested(backend: QueueBackend, worker: str) -> bool:
+    """The pause rule, for every worker: the queue-wide ``paused`` flag, or the worker's own."""
+    return backend.get_flag("paused") is not None or backend.get_flag(worker_pause_flag(worker)) is not None
 
 
 def discard_partial_outputs(row: dict[str, Any], busy_dirs: set[str]) -> None:
