@@ -33,6 +33,7 @@ import pluggy
 
 from wgp_hookspecs import SEED_PARAM, Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
 
+from .failure import failure_text
 from .plugin_env import PluginError, blocked, entry_point_allowed, env_flag, norm
 
 HOST_DISTRIBUTION = "wgp-host"
@@ -187,7 +188,7 @@ class PluginHost:
 
     def _fail(self, info: PluginInfo, stage: str, exc: BaseException) -> None:
         info.status = "error"
-        info.error = f"{stage}: {type(exc).__name__}: {exc}"
+        info.error = f"{stage}: {failure_text(exc)}"
         plugin = self.pm.get_plugin(info.name)
         if plugin is not None:
             self.pm.unregister(plugin, name=info.name)
