@@ -257,8 +257,10 @@ def test_writer_failure_leaves_no_files_and_fails_the_job(make_wgp_host, wgp_cli
     out = tmp_path / "out"
     result = wgp_cli("run", "-m", "echo", "-p", "full", "--frames", "2", "--writer", "video", "--writer", "audio",
                      "--writer", "diskfull", "--events", str(events), "--output-dir", str(out))
-    assert result.exit_code == 1
-    assert "No space left on device" in result.stderr
+    # A full disk is the user's to fix: exit 2, one line naming the file, the folder and the fix.
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "No space left on device: free space there or choose another --output-dir" in line and str(out) in line
     assert list(out.iterdir()) == []  # the video and audio written before were rolled back, no temp left
     last = json.loads(events.read_text().splitlines()[-1])
     assert last["event"] == "job.failed" and "No space left" in last["error"]
@@ -288,3 +290,72 @@ def test_transient_io_errors_are_retried_and_hard_ones_leave_nothing(tmp_path):
     with pytest.raises(OSError, match="Input/output error"):
         p.persist("image", ".txt", "text/plain", broken)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["stem.txt"]
+
+
+def test_a_killed_wgp_run_leaves_temporaries_that_the_next_job_in_the_folder_removes(tmp_path, home_env):
+    """No queue recovers a `wgp run`: the next job writing into the folder sweeps its dead temporaries."""
+    import time
+
+    import psutil
+
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "wgp_host", "run", "-m", "echo", "-p", "killed", "--frames", "2", "--writer", "video",
+            "--output-dir", str(out)]
+    proc = subprocess.Popen(args, env={**os.environ, **home_env, "WGP_TEST_PAUSE_AT": "artifact.linked"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while psutil.Process(proc.pid).status() != psutil.STATUS_STOPPED:
+            assert time.monotonic() < deadline and proc.poll() is None, "wgp run never reached the pause point"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    left = sorted(p.name for p in out.glob(".wgp-tmp-*"))
+    assert left and all(name.startswith(f".wgp-tmp-{proc.pid}-") for name in left)
+    live = out / f".wgp-tmp-{os.getpid()}-still-writing.mp4"  # a live process's temporary
+    live.write_bytes(b"in progress")
+    run_ok("run", "-m", "echo", "-p", "next", "--frames", "2", "--writer", "video", "--output-dir", str(out), env=home_env)
+    assert [p.name for p in out.glob(".wgp-tmp-*")] == [live.name]
+
+
+class SeedlessFamily:
+    """A family without a seed parameter (as matting): its outputs have no seed to name."""
+
+    from wgp_hookspecs import hookimpl as _hookimpl
+
+    @_hookimpl
+    def register_model_families(self, register):
+        from wgp_hookspecs import GenerationResult, ModelFamily, ModelSpec, Param
+
+        spec = ModelSpec("seedless", frozenset({"text-to-image"}), (Param("prompt", "str", ""),))
+
+        class Model:
+            def generate(self, request, context):
+                context.step(1, 1)
+                return GenerationResult(images=[np.full((4, 6, 3), 7, np.uint8)])
+
+            def unload(self):
+                pass
+
+        register(ModelFamily(name="seedless", models=(spec,), load=lambda spec, plan: Model()))
+
+
+def test_outputs_of_a_job_without_a_seed_carry_no_empty_seed_field(make_wgp_host, wgp_cli, tmp_path):
+    make_wgp_host(SeedlessFamily())
+    result = wgp_cli("run", "-m", "seedless", "-p", "clip", "--output-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    (name,) = [Path(a["path"]).name for a in json.loads(result.stdout)["artifacts"]]
+    assert name.endswith("_clip.png") and "seed" not in name, name
+
+
+@pytest.mark.parametrize("template, fields, stem", [
+    ("{date}_{time}_seed{seed}_{prompt:40}", {"date": "d", "time": "t", "seed": "", "prompt": "clip"}, "d_t_clip"),
+    ("{date}_{time}_seed{seed}_{prompt:40}", {"date": "d", "time": "t", "seed": 0, "prompt": "clip"}, "d_t_seed0_clip"),
+    ("{model}_s{steps}-f{frames}_{prompt:3}", {"model": "m", "steps": "", "frames": "", "prompt": "abcdef"}, "m_abc"),
+    ("take_{prompt}", {"prompt": ""}, "take"),  # text without a field is kept
+])
+def test_a_template_part_whose_fields_are_all_empty_is_left_out(template, fields, stem):
+    from wgp_host.naming import render_stem
+
+    assert render_stem(template, fields) == stem

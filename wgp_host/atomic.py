@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -84,3 +85,45 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: What a write failing for want of room reports: a full disk, a quota, a file-size limit.
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: Bytes :func:`write_problem` writes: more than one filesystem block, far less than any output.
+PROBE_BYTES = 1 << 16
+
+
+def write_problem(folder: Path) -> OSError | None:
+    """Why nothing can be written in ``folder`` now (a full disk, a quota, a read-only
+    filesystem, no permission), or None when a small probe file writes and syncs.
+
+    Libraries that write media (libsndfile, FFmpeg) often lose the OS error on the
+    way up ("System error."); asking the filesystem again tells the user what to fix.
+    Call it before deleting what the failed write left: that file may hold the last
+    free blocks.
+    """
+    try:
+        probe = temp_path_for(Path(folder) / "probe")
+    except OSError as exc:
+        return exc
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * PROBE_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return exc
+    finally:
+        probe.unlink(missing_ok=True)
+    return None
+
+
+def no_room_text(exc: OSError) -> str:
+    """``exc`` (from :func:`write_problem`) as the cause and the user's fix, e.g.
+    ``"No space left on device: free space there"``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EFBIG:
+        return f"{reason} (a file-size limit, see ulimit -f): raise the limit"
+    if exc.errno in NO_ROOM_ERRNOS:
+        return f"{reason}: free space there"
+    return f"{reason}: make it writable"

@@ -16,6 +16,10 @@ from wgp_hookspecs import UserError
 FIELDS = ("date", "time", "seed", "prompt", "model", "steps", "frames", "resolution", "job")
 MAX_STEM = 120
 _FIELD = re.compile(r"\{([a-z_]+)(?::(\d+))?\}")
+#: Any braced group, field or not (a template may hold no other braces).
+_BRACED = re.compile(r"\{[^{}]*\}")
+#: Underscores outside braces separate the parts that an empty field drops.
+_SEPARATOR = re.compile(r"_(?![^{]*\})")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -35,10 +39,21 @@ def template_fields(request_params: Mapping[str, Any], model: str, job: str, now
     }
 
 
-def check_template(template: str) -> None:
-    for match in _FIELD.finditer(template):
-        if match.group(1) not in FIELDS:
-            raise UserError(f"filename template field {{{match.group(1)}}} is unknown; fields: {', '.join(FIELDS)}")
+def check_template(template: str, where: str = "config filename_template") -> None:
+    """Refuse a template whose braces are not all fields: ``{prompt:abc}`` would otherwise
+    name every output ``prompt_abc``.  ``where`` says where the template was set."""
+    if not isinstance(template, str) or not template.strip():
+        raise UserError(f"filename template {template!r} ({where}) is empty; e.g. {{date}}_{{time}}_{{prompt:40}}")
+    for match in _BRACED.finditer(template):
+        field = _FIELD.fullmatch(match.group(0))
+        name = field.group(1) if field else None
+        if name is not None and name not in FIELDS:
+            raise UserError(f"filename template field {{{name}}} is unknown ({where}); fields: {', '.join(FIELDS)}")
+        if field is None or (field.group(2) is not None and int(field.group(2)) == 0):
+            raise UserError(f"filename template {template!r} ({where}): {match.group(0)} is not a field; write "
+                            f"{{NAME}} or {{NAME:N}} (at most N characters, N from 1), NAME one of {', '.join(FIELDS)}")
+    if "{" in _BRACED.sub("", template) or "}" in _BRACED.sub("", template):
+        raise UserError(f"filename template {template!r} ({where}) has an unmatched brace")
 
 
 def safe_text(text: str) -> str:
@@ -48,7 +63,12 @@ def safe_text(text: str) -> str:
 
 
 def render_stem(template: str, fields: Mapping[str, Any]) -> str:
-    """Render ``template``; ``{name:N}`` keeps at most N characters of the field."""
+    """Render ``template``; ``{name:N}`` keeps at most N characters of the field.
+
+    A part of the template between underscores whose fields are all empty is left
+    out with its text: a job without a seed (matting) gets ``..._clip`` rather than
+    ``..._seed_clip``.
+    """
     check_template(template)
 
     def substitute(match: re.Match[str]) -> str:
@@ -57,6 +77,12 @@ def render_stem(template: str, fields: Mapping[str, Any]) -> str:
             value = value[: int(match.group(2))]
         return value.strip("_")
 
-    stem = safe_text(_FIELD.sub(substitute, template))
+    parts = []
+    for part in _SEPARATOR.split(template):
+        values = [substitute(m) for m in _FIELD.finditer(part)]
+        if values and not any(values):
+            continue
+        parts.append(_FIELD.sub(substitute, part))
+    stem = safe_text("_".join(parts))
     stem = stem.strip("._-")[:MAX_STEM].strip("._-")
     return stem or "output"

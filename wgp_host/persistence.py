@@ -15,10 +15,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from wgp_hookspecs import Artifact
+from wgp_hookspecs import Artifact, JobCancelled, UserError
 
 from .naming import safe_text
-from .atomic import TMP_PREFIX, fsync_file, sha256_file, temp_owner_alive, temp_path_for
+from .atomic import (
+    NO_ROOM_ERRNOS,
+    TMP_PREFIX,
+    fsync_file,
+    no_room_text,
+    sha256_file,
+    temp_owner_alive,
+    temp_path_for,
+    write_problem,
+)
 from .testpoints import pause_point
 
 TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT}
@@ -45,6 +54,7 @@ class MediaPersistence:
         self.options = dict(options or {})
         self.artifacts: list[Artifact] = []
         self._emit = emit
+        self._swept = False
 
     def persist(
         self,
@@ -57,6 +67,12 @@ class MediaPersistence:
         beside: Artifact | None = None,
     ) -> Artifact:
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        if not self._swept:
+            # A killed `wgp run` leaves its temporaries behind and nothing recovers it as a
+            # queue recovers a worker: the next job writing here removes them (pid-checked,
+            # so a live writer's files stay).
+            remove_stale_temporaries(self.output_dir)
+            self._swept = True
         if beside is not None:
             stem = safe_text(Path(beside.path).name)
         else:
@@ -78,18 +94,41 @@ class MediaPersistence:
         return artifact
 
     def _write_with_retries(self, target: Path, write: Callable[[Path], None]) -> Path:
-        """Fill a fresh temporary file; transient I/O errors are retried with back-off."""
+        """Fill a fresh temporary file; transient I/O errors are retried with back-off.
+
+        A write that fails because the folder has no room (or cannot be written at
+        all) is a :class:`UserError` naming the file, the folder and the fix: the
+        user's to solve, not a bug, and reported the same whatever library wrote.
+        """
         for attempt in range(RETRIES):
-            tmp = temp_path_for(target)
+            try:
+                tmp = temp_path_for(target)
+            except OSError as exc:
+                raise _unwritable(target, exc) from None
             try:
                 write(tmp)
                 fsync_file(tmp)
                 return tmp
             except OSError as exc:
+                if exc.errno in TRANSIENT_ERRNOS and attempt < RETRIES - 1:
+                    tmp.unlink(missing_ok=True)
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                problem = exc if exc.errno in NO_ROOM_ERRNOS else write_problem(target.parent)
                 tmp.unlink(missing_ok=True)
-                if exc.errno not in TRANSIENT_ERRNOS or attempt == RETRIES - 1:
-                    raise
-                time.sleep(0.05 * 2**attempt)
+                if problem is not None:
+                    raise _unwritable(target, problem) from None
+                raise
+            except (UserError, JobCancelled):
+                tmp.unlink(missing_ok=True)
+                raise
+            except Exception:
+                # Probed before the temporary goes: it may hold the disk's last free blocks.
+                problem = write_problem(target.parent)
+                tmp.unlink(missing_ok=True)
+                if problem is not None:
+                    raise _unwritable(target, problem) from None
+                raise
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -103,6 +142,11 @@ class MediaPersistence:
         for artifact in self.artifacts:
             Path(artifact.path).unlink(missing_ok=True)
         self.artifacts.clear()
+
+
+def _unwritable(target: Path, exc: OSError) -> UserError:
+    return UserError(f"cannot write {target.name} in {target.parent}: {no_room_text(exc)} or choose another "
+                     "--output-dir (config output_dir)")
 
 
 def _link_unique(tmp: Path, folder: Path, stem: str, suffix: str) -> Path:

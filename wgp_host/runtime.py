@@ -100,6 +100,10 @@ class Runtime:
         value = self.config.get(key)
         return default if value is None else value
 
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value came from, for messages: ``in FILE``, ``from environment variable WGP_KEY``, ..."""
+        return origin(key, self.sources, self.config_path)
+
     @property
     def output_dir(self) -> Path:
         return Path(self.config["output_dir"])
@@ -150,31 +154,88 @@ def migrate_legacy(config: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _env_value(raw: str, default: Any) -> Any:
-    """Parse a ``WGP_*`` value according to the type of the key's default."""
-    if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, (list, dict)):
-        text = raw.strip()
+#: The type of each config key the host reads ("?": null allowed; null is then the default).
+#: Plugins check the keys they own.  A value of the wrong type is refused wherever it
+#: comes from (file, ``WGP_<KEY>``, flag): ``output_dir: 5`` must not create ``./5``.
+KEY_TYPES: dict[str, str] = {
+    **dict.fromkeys(("output_dir", "state_dir", "loras_root", "models_dir", "cache_dir", "profiles_dir"), "folder"),
+    "image_output_dir": "folder?",
+    **dict.fromkeys(("filename_template", "metadata_mode", "progress", "video_codec", "audio_format", "alpha_codec",
+                     "alpha_video_codec", "queue_backend", "device"), "text"),
+    "manifest_path": "text?",
+    **dict.fromkeys(("writers", "progress_sinks", "matte_outputs", "model_search_paths"), "list"),
+    **dict.fromkeys(("defaults", "model_defaults", "model_paths"), "object"),
+    **dict.fromkeys(("queue_options", "lora_dirs"), "object?"),
+    **dict.fromkeys(("max_retries", "control_port"), "int"),
+    "crf": "int?",
+}
+#: Inclusive bounds of the integer keys (None: unbounded).
+INT_RANGES: dict[str, tuple[int | None, int | None]] = {"max_retries": (0, None), "control_port": (0, 65535)}
+_KIND_TEXT = {
+    "folder": "a folder path (a non-empty string)",
+    "text": "a non-empty string",
+    "list": "a list of strings",
+    "object": "a JSON object",
+    "int": "an integer",
+}
+_TRUE_WORDS, _FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _int_ranges() -> dict[str, tuple[int | None, int | None]]:
+    from .defaults.video import CRF_RANGE  # the video writer owns what a crf means
+
+    return {**INT_RANGES, "crf": CRF_RANGE}
+
+
+def _env_value(key: str, raw: str, default: Any) -> Any:
+    """Parse a ``WGP_*`` value by the key's type (:data:`KEY_TYPES`, else its default's)."""
+    kind = KEY_TYPES.get(key, "")
+    text = raw.strip()
+    if kind.endswith("?") and not text:
+        return None  # WGP_CRF= : back to the default
+    kind = kind.rstrip("?")
+    if not kind:
+        kind = ("bool" if isinstance(default, bool) else "int" if isinstance(default, int)
+                else "list" if isinstance(default, list) else "object" if isinstance(default, dict) else "text")
+    if kind == "bool":
+        if text.lower() not in (*_TRUE_WORDS, *_FALSE_WORDS):
+            raise ValueError("expected true or false")
+        return text.lower() in _TRUE_WORDS
+    if kind == "int":
+        return int(text, 10)
+    if kind in ("list", "object"):
         if text.startswith(("[", "{")):
             return json.loads(text)
-        if isinstance(default, list):
+        if kind == "list":
             return [item.strip() for item in text.split(",") if item.strip()]
         raise ValueError("expected a JSON object")
     return raw
 
 
-def _read_config(path: Path) -> dict[str, Any]:
+def _read_config(path: Path, named_by: str = "") -> dict[str, Any]:
+    """The user's config file as a dict; a missing file is {} unless the user named it
+    (``named_by``: ``--config`` or ``WGP_CONFIG``): a typo must not run with the defaults."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
+        if named_by:
+            raise UserError(f"config file {path} not found (named by {named_by}); create it (a JSON object: "
+                            "{} keeps every default) or leave it out to use the default config") from None
         return {}
+    except IsADirectoryError:
+        raise UserError(f"config {path} is a folder, not a file; name the config file itself") from None
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = json.loads(text) if text.strip() else {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+                        "is it the right file? A config is a JSON object") from None
+    if not text.strip():
+        # An empty file is a write that went wrong more often than a choice: say so.
+        raise UserError(f"config {path} is empty; write a JSON object in it ({{}} keeps every default) or delete it")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"config {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(data, dict):
@@ -199,7 +260,8 @@ def initialize_runtime(
     home = _home()
     path = config_path(config_file)
     defaults = _default_config(home)
-    stored = _read_config(path)
+    named_by = "--config" if config_file else ("WGP_CONFIG" if os.environ.get("WGP_CONFIG") else "")
+    stored = _read_config(path, named_by)
     migrated = migrate_legacy(stored)
     config = dict(defaults)
     sources = {key: "default" for key in config}
@@ -211,15 +273,17 @@ def initialize_runtime(
         if raw is None:
             continue
         try:
-            config[key] = _env_value(raw, default)
+            config[key] = _env_value(key, raw, default)
         except (ValueError, json.JSONDecodeError):
-            raise UserError(f"environment variable WGP_{key.upper()} has a bad value: {raw!r}") from None
+            expected = _KIND_TEXT.get(KEY_TYPES.get(key, "").rstrip("?"), "a valid value")
+            raise UserError(f"environment variable WGP_{key.upper()} must be {expected} (got {raw!r}); "
+                            f"fix it or unset it") from None
         sources[key] = "env:WGP_" + key.upper()
     for key, value in (overrides or {}).items():
         if value is not None:
             config[key] = value
             sources[key] = "flag"
-    _validate(config)
+    _validate(config, sources, path)
     for key in DIR_KEYS:
         if config.get(key):
             config[key] = str(Path(str(config[key])).expanduser().resolve())
@@ -235,23 +299,64 @@ def initialize_runtime(
     return runtime
 
 
-def _validate(config: dict[str, Any]) -> None:
-    # metadata_mode is checked where a job is built (wgp_host.submit), the one place that
-    # sees the flag, the config and what a plugin passes alike.
-    if not isinstance(config.get("writers"), list):
-        raise UserError("config key 'writers' must be a list of writer names")
-    for key in ("defaults", "model_defaults", "model_paths"):
-        if not isinstance(config.get(key), dict):
-            raise UserError(f"config key {key!r} must be a JSON object")
-    for key in ("queue_options", "lora_dirs"):
-        if config.get(key) is not None and not isinstance(config.get(key), dict):
-            raise UserError(f"config key {key!r} must be a JSON object")
+def origin(key: str, sources: Mapping[str, str], path: Path) -> str:
+    """Where config ``key``'s value came from, for messages: ``in FILE``, ``from WGP_KEY``, ..."""
+    source = sources.get(key, "default")
+    if source == "file":
+        return f"in {path}"
+    if source.startswith("env:"):
+        return f"from environment variable {source[4:]}"
+    return "from the command line" if source == "flag" else "by default"
+
+
+def _validate(config: dict[str, Any], sources: Mapping[str, str] | None = None, path: Path | None = None) -> None:
+    """Each key of :data:`KEY_TYPES` has its type and range, wherever its value came from.
+
+    metadata_mode's choices are checked where a job is built (wgp_host.submit), the one
+    place that sees the flag, the config and what a plugin passes alike.
+    """
+    sources = sources or {}
+    ranges = _int_ranges()
+
+    def bad(key: str, rule: str) -> UserError:
+        where = origin(key, sources, path or Path(CONFIG_NAME))
+        fix = ("remove the key to use the default" if sources.get(key) == "file"
+               else "unset the variable" if sources.get(key, "").startswith("env:") else "give another value")
+        return UserError(f"config key {key!r} must be {rule} (got {_short(config.get(key))} {where}); fix it or {fix}")
+
+    for key, kind in KEY_TYPES.items():
+        value = config.get(key)
+        base = kind.rstrip("?")
+        if value is None and (kind.endswith("?") or key not in config):
+            continue
+        rule = _KIND_TEXT[base]
+        if base in ("folder", "text"):
+            if not isinstance(value, str) or not value.strip():
+                raise bad(key, rule)
+        elif base == "list":
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise bad(key, rule)
+        elif base == "object":
+            if not isinstance(value, dict):
+                raise bad(key, rule)
+        elif base == "int":
+            low, high = ranges.get(key, (None, None))
+            span = (f" from {low} to {high}" if high is not None else f" of at least {low}") if low is not None else ""
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad(key, rule + span)
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise bad(key, rule + span)
     for model, values in config["model_defaults"].items():
         if not isinstance(values, dict):
             raise UserError(f"config model_defaults[{model!r}] must be a JSON object of parameters")
-    for key in ("max_retries", "control_port"):
-        if not isinstance(config.get(key, 0), int) or isinstance(config.get(key), bool):
-            raise UserError(f"config key {key!r} must be an integer (got {config.get(key)!r})")
+    for model, location in config["model_paths"].items():
+        if not isinstance(location, str) or not location.strip():
+            raise UserError(f"config model_paths[{model!r}] must be a folder or a repo id (got {_short(location)})")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _materialise(path: Path, stored: dict[str, Any], migrated: list[str], config: dict[str, Any]) -> None:

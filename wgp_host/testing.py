@@ -1,4 +1,9 @@
-"""Pytest fixtures for wgp and its plugin authors (``pytest -p wgp_host.testing``).
+"""Pytest fixtures for wgp and its plugin authors, loaded automatically.
+
+wgp-host registers this module as a pytest plugin (its ``pytest11`` entry point ``wgp``), so
+every pytest run in an environment where wgp-host is installed has these fixtures: there is
+nothing to import and nothing to list in a ``conftest.py``.  The helpers below are imported
+from ``wgp_host.testing`` by tests only; a plugin's own code never imports ``wgp_host``.
 
 - ``wgp_env``: an isolated ``WGP_HOME`` (config, state, outputs, LoRA root) and
   ``HF_HUB_OFFLINE=1``; the process-wide plugin host and runtime are reset.
@@ -13,9 +18,13 @@
   real controller and runner, in process, with every event kept.
 - ``wgp_test_images``: three different 32x32 RGB PNGs (``a``, ``b``, ``c``) and a
   48x32 one (``wide``), as paths, for image-conditioned models.
+- ``wgp_bad_media``: broken media files by kind (empty, text, truncated, random bytes,
+  decompression bombs, a video, an image, audio only, a missing path) and two good
+  ones (``png``, ``mp4``), as paths, for tests that every media input is refused at the door.
 
 Helpers for model-family tests: :class:`Recorder` (a ``GenerationContext``
 that keeps its events), :func:`run_wgp` (the real CLI in a subprocess),
+:func:`assert_one_line_error` (exit 2, one ``error:`` line naming what was asked, no traceback),
 :func:`decode_video` (every frame of a written video, as uint8 RGB),
 :func:`heavy_imports` (what importing a registration module drags in) and
 :func:`registered_families` (what an installed entry point registers).
@@ -107,6 +116,103 @@ def wgp_test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         Image.fromarray(pixels).save(path)
         out[name] = str(path)
     return out
+
+
+#: What the one-line error says about each broken image of :func:`wgp_bad_media`, by key.
+BAD_IMAGE_MESSAGES = {
+    "zero": "is empty (0 bytes)",
+    "text": "is not an image",
+    "truncated_png": "is a damaged image",
+    "random": "is not an image",
+    "mp4": "is a video, not an image",
+    "bomb": "decompression-bomb guard",
+    "big": "decompression-bomb guard",
+    "missing": "file not found",
+}
+#: The same for each broken video.
+BAD_VIDEO_MESSAGES = {
+    "zero": "is empty (0 bytes)",
+    "text": "is not a video",
+    "truncated_mp4": "is not a video",
+    "random": "is not a video",
+    "png": "is an image, not a video",
+    "wav": "has no video stream",
+    "missing": "file not found",
+}
+
+
+@pytest.fixture(scope="session")
+def wgp_bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Paths of media files that must be refused, by kind, plus good ``png`` and ``mp4`` ones.
+
+    ``zero`` (0 bytes), ``text``, ``truncated_png``, ``random`` (bytes), ``bomb`` (a PNG whose
+    header claims 30000x30000: Pillow's decompression-bomb error), ``big`` (10000x10000: Pillow
+    only warns), ``truncated_mp4`` (cut before its index), ``wav`` (audio, no video),
+    ``missing`` (no such file).  Each is made once per session and is a few kB.
+    """
+    import struct
+    import zlib
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+    import soundfile
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("wgp-bad-media")
+    out = {name: str(root / name) for name in ("zero", "text", "random", "missing")}
+    (root / "zero").write_bytes(b"")
+    (root / "text").write_text("this is not a picture\n")
+    (root / "random").write_bytes(np.random.RandomState(0).bytes(4096))
+    pixels = (np.random.RandomState(1).rand(32, 32, 3) * 255).astype("uint8")
+    Image.fromarray(pixels).save(root / "good.png")
+    out["png"] = str(root / "good.png")
+    data = (root / "good.png").read_bytes()
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
+    out["truncated_png"] = str(root / "truncated.png")
+
+    def png_header(width: int, height: int) -> bytes:
+        # Only the header and one row: Pillow judges the size before it decodes anything.
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b""))
+
+    for name, side in (("bomb", 30_000), ("big", 10_000)):
+        (root / f"{name}.png").write_bytes(png_header(side, side))
+        out[name] = str(root / f"{name}.png")
+    with av.open(str(root / "good.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(8))
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(4):
+            frame = av.VideoFrame.from_ndarray(np.roll(pixels, index, axis=1), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    out["mp4"] = str(root / "good.mp4")
+    data = (root / "good.mp4").read_bytes()
+    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    out["truncated_mp4"] = str(root / "truncated.mp4")
+    soundfile.write(str(root / "sound.wav"), np.zeros((800, 1), np.float32), 8000)
+    out["wav"] = str(root / "sound.wav")
+    return out
+
+
+def assert_one_line_error(result: Any, *needles: str) -> str:
+    """``result`` (from ``wgp_cli`` or :func:`run_wgp`) exited 2 with exactly one line on stderr,
+    ``wgp: error: ...`` or ``wgp COMMAND: error: ...``, holding every needle, and no traceback
+    anywhere.  Returns that line."""
+    code = getattr(result, "exit_code", getattr(result, "returncode", None))
+    stdout, stderr = getattr(result, "stdout", ""), result.stderr
+    lines = stderr.strip().splitlines()
+    assert code == 2, f"exit {code}, stderr: {stderr!r}"
+    assert len(lines) == 1, f"stderr is not one line: {stderr!r}"
+    assert lines[0].startswith("wgp") and ": error: " in lines[0], lines[0]
+    assert "Traceback" not in stderr + stdout, stderr + stdout
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
 
 
 class Recorder:

@@ -32,6 +32,8 @@ CODECS = {
     "prores": Codec("prores_ks", ".mov", "video/quicktime", "yuv422p10le", options=(("profile", "3"),)),
     "ffv1": Codec("ffv1", ".mkv", "video/x-matroska", "bgr0"),
 }
+#: Values ``--crf`` and config ``crf`` accept (x264's scale; the flag and the config share it).
+CRF_RANGE = (0, 51)
 #: Smaller frames crash x265 as shipped in the PyAV wheel (heap corruption).
 H265_MIN_SIZE = 64
 #: Audio frame sizes and accepted rates per audio encoder.

@@ -17,6 +17,13 @@ from wgp_hookspecs import UserError
 T2V = "wan2.1-t2v-1.3b"
 
 
+def tiny_lora(tag: str) -> bytes:
+    """A real safetensors file (the door reads its header) with one LoRA tensor; ``tag`` makes each distinct."""
+    header = json.dumps({"x.lora_A.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                         "__metadata__": {"tag": tag}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\0\0\0\0"
+
+
 @pytest.fixture
 def links(tmp_path):
     """A LoRA root whose wan folder holds plain files and links into and out of the root."""
@@ -24,12 +31,12 @@ def links(tmp_path):
     wan, flux = root / "wan", root / "flux"
     for folder in (wan, flux, outside, extra):
         folder.mkdir(parents=True)
-    (wan / "plain.safetensors").write_bytes(b"plain")
-    (flux / "f.safetensors").write_bytes(b"flux")
+    (wan / "plain.safetensors").write_bytes(tiny_lora("plain"))
+    (flux / "f.safetensors").write_bytes(tiny_lora("flux"))
     (wan / "real.ckpt").write_bytes(b"pickle")
-    (outside / "evil.safetensors").write_bytes(b"evil")
+    (outside / "evil.safetensors").write_bytes(tiny_lora("evil"))
     (outside / "evil.pkl").write_bytes(b"pickle")
-    (extra / "ok.safetensors").write_bytes(b"extra")
+    (extra / "ok.safetensors").write_bytes(tiny_lora("extra"))
     for name, target in {
         "inside": wan / "plain.safetensors",      # a link within the family folder
         "sibling": flux / "f.safetensors",        # into another family's folder: still under loras_root
@@ -93,7 +100,7 @@ def test_an_accepted_link_is_frozen_as_its_real_file(links):
     loras = json.loads(proc.stdout)["adapters"]["lora"]["loras"]
     assert [(l["name"], l["path"]) for l in loras] == [
         ("inside", str(links["wan"] / "plain.safetensors")), ("extra", str(links["extra"] / "ok.safetensors"))]
-    assert loras[0]["sha256"] == hashlib.sha256(b"plain").hexdigest()
+    assert loras[0]["sha256"] == hashlib.sha256(tiny_lora("plain")).hexdigest()
 
 
 def test_a_replayed_payload_cannot_point_a_link_at_a_pickle(links, tmp_path):
@@ -104,3 +111,33 @@ def test_a_replayed_payload_cannot_point_a_link_at_a_pickle(links, tmp_path):
     lora = {"name": "x", "path": str(link), "sha256": hashlib.sha256(b"pickle").hexdigest()}
     with pytest.raises(UserError, match="only .safetensors"):
         LoRAInjectionManager().verify(lora)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is not a safetensors file"),
+    (b"plain bytes, no header", "is not a safetensors file"),
+    (len(b"{}").to_bytes(8, "little") + b"{}", "holds no tensors"),
+    (None, "holds no LoRA tensors"),
+])
+def test_a_file_that_is_no_lora_is_refused_at_the_door(links, content, message):
+    """Only the header is read (no model loaded); the job is not queued."""
+    if content is None:  # a model's weights, not a LoRA
+        header = json.dumps({"blocks.0.weight": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+        content = len(header).to_bytes(8, "little") + header + b"\0\0\0\0"
+    (links["wan"] / "broken.safetensors").write_bytes(content)
+    proc = wgp(links, "queue", "add", "-m", T2V, "-p", "x", "--lora", "broken")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "LoRA 'broken': " in proc.stderr and message in proc.stderr and "broken.safetensors" in proc.stderr
+    assert json.loads(wgp(links, "queue", "list", "--json").stdout) == []
+
+
+def test_a_dry_run_shows_the_loras_the_job_would_use(links):
+    proc = wgp(links, "run", "-m", T2V, "-p", "x", "--lora", "inside:0.5", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)
+    assert shown["model"] == T2V and shown["params"]["prompt"] == "x"  # the request, as before
+    (lora,) = shown["adapters"]["lora"]["loras"]
+    assert (lora["name"], lora["path"], lora["multiplier"]) == ("inside", str(links["wan"] / "plain.safetensors"), "0.5")
+    assert lora["sha256"] == hashlib.sha256(tiny_lora("plain")).hexdigest()
+    plain = json.loads(wgp(links, "run", "-m", T2V, "-p", "x", "--dry-run").stdout)
+    assert plain["adapters"] == {}

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import click
 
-from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, Host, JobOptions, UserError
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, Host, JobOptions, ParameterError, UserError
 
 OUTPUTS = ("foreground", "alpha", "rgba", "rgba_video", "greenscreen", "audio")
 DEFAULT_OUTPUTS = "foreground,alpha,audio"
 #: Writers that write media; the others in the config (manifest, sidecar, ...) are kept.
 MEDIA_WRITERS = ("video", "image", "audio", "mattes")
+#: Parameters set by this command's flags, so a refused value names the flag the user typed.
+FLAG_PARAMS = ("video", "mask", "start_frame", "end_frame", "erode", "dilate", "warmup", "invert")
 
 
 def parse_outputs(text: str) -> list[str]:
@@ -92,7 +94,14 @@ def matanyone(ctx: click.Context, video: str, mask: str, start_frame: int, end_f
         writer_options={"alpha_codec": alpha_codec, "matte_outputs": matte_outputs or None},
     )
     _log_info_to_stderr()
-    ctx.exit(host.run_job(options, config_file=config_file, progress=progress, events_file=events_file, as_json=as_json))
+    try:
+        # The host opens and verifies --video and --mask (schema types video and image) at the door.
+        code = host.run_job(options, config_file=config_file, progress=progress, events_file=events_file, as_json=as_json)
+    except ParameterError as exc:
+        if exc.param not in FLAG_PARAMS:
+            raise
+        raise ParameterError("--" + exc.param.replace("_", "-"), exc.rule) from None
+    ctx.exit(code)
 
 
 def _log_info_to_stderr() -> None:
