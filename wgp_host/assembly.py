@@ -3,18 +3,22 @@
 Precedence, lowest first: family defaults < ``--profile`` < ``--settings`` file <
 config defaults (``defaults`` then ``model_defaults[MODEL]``) < flags.  The result is
 validated against the model's parameter schema and the seed is resolved, so the
-request can be replayed exactly.
+request can be replayed exactly.  The request keeps which parameters the user set (``given``:
+profile, settings file, flags); the family's ``fit_size`` may then change the others (a size
+that follows the start image), so the queued request is final.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from wgp_hookspecs import GenerationRequest, ModelFamily, ModelSpec, ParameterError, UserError, resolve_seed
 
-MEDIA_TYPES = ("image", "video", "path")
+from .inputs import MEDIA_TYPES, verify_media
+from .wangp import MODEL_KEYS, is_wangp_settings, wgp_model_id
 
 #: WanGP settings-file names accepted as aliases of wgp parameter names.
 ALIASES = {
@@ -39,8 +43,23 @@ def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def load_settings(path: str | Path) -> tuple[str | None, dict[str, Any]]:
-    """Read a settings file: a request (``{"model", "params"}``) or a flat parameter object."""
+@dataclass(frozen=True)
+class SettingsFile:
+    """What a ``--settings`` file holds: the model it names (if any) and its parameters, aliases applied."""
+
+    model: str | None
+    params: dict[str, Any]
+    #: Written by WanGP: keys that neither the model nor an adapter takes are ignored with one
+    #: warning (WanGP files carry many settings wgp has no use for), not refused.
+    wangp: bool = False
+    #: Why the file names no usable model (a WanGP model_type wgp does not know); an error only
+    #: when no ``-m`` is given either.
+    model_error: str | None = None
+
+
+def load_settings(path: str | Path) -> SettingsFile:
+    """Read a settings file: a request (``{"model", "params"}``), a flat parameter object, or a
+    WanGP settings export (see :mod:`wgp_host.wangp`)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -54,11 +73,17 @@ def load_settings(path: str | Path) -> tuple[str | None, dict[str, Any]]:
         raise UserError(f"settings file {p} must hold a JSON object")
     if "request" in data and isinstance(data["request"], dict):  # a generation record
         data = data["request"]
+    if is_wangp_settings(data):
+        params = {k: v for k, v in data.items() if k not in MODEL_KEYS}
+        try:
+            return SettingsFile(wgp_model_id(data, f"settings file {p}"), _apply_aliases(params), wangp=True)
+        except UserError as exc:
+            return SettingsFile(None, _apply_aliases(params), wangp=True, model_error=str(exc))
     model = data.get("model")
     params = data["params"] if isinstance(data.get("params"), dict) else {
         k: v for k, v in data.items() if k not in ("model", "schema")
     }
-    return (str(model) if model else None), _apply_aliases(params)
+    return SettingsFile(str(model) if model else None, _apply_aliases(params))
 
 
 def _apply_aliases(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,27 +133,43 @@ def assemble_request(
         (f"config model_defaults[{spec.id}]", model_defaults or {}, True),
         ("flags", {k: v for k, v in (flags or {}).items() if v is not None}, True),
     )
+    origin: dict[str, str] = {}
     for where, layer, strict in layers:
         if strict:
             _check_known(spec, layer, where)
         for key, value in layer.items():
             if spec.param(key) is not None:
                 merged[key] = value
+                origin[key] = where
+    # What the user asked for in this request (a profile, a settings file, flags); config defaults
+    # are standing defaults, like the family's, which the family may adapt (a size that follows
+    # the start image).
+    given = frozenset(k for k, where in origin.items() if where in ("profile", "settings file", "flags"))
     clean: dict[str, Any] = {}
     for param in spec.params:
-        value = param.validate(merged.get(param.name))
-        if param.type in MEDIA_TYPES and value is not None:
-            value = media_path(param.name, value)
+        try:
+            value = param.validate(merged.get(param.name))
+            if param.type in MEDIA_TYPES and value is not None:
+                value = media_path(param.name, value, param.type)
+        except ParameterError as exc:
+            where = origin.get(param.name, "flags")
+            if where == "flags":
+                raise
+            # A bad value the user did not type on this command line: say where it is set.
+            raise ParameterError(exc.param, f"{exc.rule} (from {where})") from None
         clean[param.name] = value
     if spec.param("seed") is not None:
         clean["seed"] = resolve_seed(clean.get("seed"))
     warnings = list(family.check(spec, clean) or []) if family.check else []
-    return GenerationRequest(model=spec.id, params=clean), warnings
+    if family.fit_size:
+        changes, fit_warnings = family.fit_size(spec, clean, given)
+        for name, value in changes.items():
+            clean[name] = spec.param(name).validate(value)  # a family's rule is held to the schema too
+        warnings += fit_warnings
+    return GenerationRequest(model=spec.id, params=clean, given=given), warnings
 
 
-def media_path(name: str, value: str) -> str:
-    """The absolute path of an existing file given for parameter ``name`` (queued jobs run elsewhere)."""
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise ParameterError(name, f"file not found: {value}")
-    return str(path.resolve())
+def media_path(name: str, value: str, kind: str = "path") -> str:
+    """The absolute path (queued jobs run elsewhere) of the file given for parameter ``name``,
+    opened and verified as a ``kind`` (``image``, ``video`` or ``path``) by :func:`~wgp_host.inputs.verify_media`."""
+    return verify_media(kind, name, value)

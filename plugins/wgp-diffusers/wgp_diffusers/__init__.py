@@ -39,35 +39,36 @@ from .diffusion import (  # noqa: E402
     weights_revision,
 )
 from .family import (  # noqa: E402
-    ASPECT_TOLERANCE,
     STANDARD_PROFILES,
     DiffusersModel,
-    aspect_warning,
     deferred,
     define_family,
     image_size,
     registration_hook,
     standard_kwargs,
 )
+from .sizing import SizeRule, crop_box, fit_size, prepare_image  # noqa: E402
 from .options import DTYPE_NAMES, OFFLOAD_MODES, OPTION_GROUP, PLAN_OPTIONS  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ASPECT_TOLERANCE",
     "DTYPE_NAMES",
     "OFFLOAD_MODES",
     "OPTION_GROUP",
     "PLAN_OPTIONS",
     "STANDARD_PROFILES",
     "DiffusersModel",
-    "aspect_warning",
+    "SizeRule",
+    "crop_box",
     "deferred",
     "define_family",
     "diffusion",
+    "fit_size",
     "hub_offline",
     "image_size",
     "load_images",
+    "prepare_image",
     "registration_hook",
     "resolve_device",
     "resolve_dtype",

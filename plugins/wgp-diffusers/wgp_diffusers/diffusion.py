@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from wgp_hookspecs import GenerationContext, LoadPlan, UserError
 
-from .options import DTYPE_NAMES, OFFLOAD_CHOICES, OFFLOAD_MODES
+from .dtypes import ANY_DTYPE, choose_dtype, device_dtypes, dtype_name, unsafe_note
+from .options import OFFLOAD_CHOICES, OFFLOAD_MODES
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -177,11 +178,12 @@ def load_pipeline(pipeline_class: Any, location: str, dtype: Any, **kwargs: Any)
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        with quiet_progress_bars():
+        with quiet_progress_bars(), _no_hub_fallback_warning():
             pipe = pipeline_class.from_pretrained(location, dtype=dtype, use_safetensors=True, **kwargs)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        hint = "" if Path(location).is_dir() else f"; {fetch_hint(location)}"
-        raise UserError(f"cannot load weights from {location}: {_first_line(exc)}{hint}") from exc
+        if Path(location).is_dir():
+            raise UserError(f"cannot load weights from {location}: {_first_line(exc)}") from exc
+        raise UserError(f"cannot load weights from {location}: {_hub_failure(exc, location)}; {fetch_hint(location)}") from exc
     # The host reports steps itself (step_callback); diffusers' own tqdm bar would garble its display.
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -203,6 +205,35 @@ def quiet_progress_bars() -> Iterator[None]:
     finally:
         for module in restore:
             module.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _no_hub_fallback_warning() -> Iterator[None]:
+    """Drop diffusers' "Couldn't connect to the Hub ... Will try to load from local cache" lines:
+    loading from the cache is what wgp wants, and when the cache lacks the weights the error
+    says so in its one line (:func:`_hub_failure`)."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Couldn't connect to the Hub")
+
+    logger = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
+
+
+def _hub_failure(exc: BaseException, repo: str) -> str:
+    """Why a repo could not be loaded.  When asking the hub fails (no network, an unknown repo),
+    diffusers falls back to the cache and, the cache lacking the files, raises an error that
+    points at a traceback the user never sees; the cause it chains is what the user needs."""
+    cause = exc.__cause__
+    if cause is None:
+        return _first_line(exc)
+    cached = "part of it is" if repo_is_cached(repo) else "it is not"
+    return f"{cached} in the local Hugging Face cache, and asking the hub failed ({_first_line(cause)})"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -232,25 +263,22 @@ def resolve_device(name: str | None) -> str:
     return "cpu"
 
 
-def resolve_dtype(name: str | None, device: str) -> torch.dtype:
-    """``auto`` becomes bfloat16 on CUDA (float16 where the GPU lacks bf16), float16 on MPS, float32 on CPU.
-
-    These are the dtypes the published checkpoints are run in; float32 on CPU
-    because half-precision kernels there are slow or missing.
-    """
+def resolve_dtype(name: str | None, device: str, safe: Iterable[str] = ANY_DTYPE) -> torch.dtype:
+    """A plan's dtype; ``auto`` is :func:`~wgp_diffusers.dtypes.choose_dtype` among the dtypes the
+    model is declared ``safe`` in on this device (bfloat16 on a recent GPU, float32 on a CPU)."""
     import torch
 
     text = (name or "auto").strip().lower()
     if text == "auto":
-        kind = device.split(":")[0]
-        if kind == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if kind == "mps":
-            return torch.float16
-        return torch.float32
-    if text not in DTYPE_NAMES:
-        raise UserError(f"dtype: must be auto or one of {', '.join(sorted(DTYPE_NAMES))} (got {name!r})")
-    return getattr(torch, DTYPE_NAMES[text])
+        return getattr(torch, choose_dtype(safe, device_dtypes(device))[0])
+    return getattr(torch, dtype_name(text))
+
+
+def tokens_cut(tokenizer: Any, text: str, limit: int) -> int:
+    """How many tokens of ``text`` a pipeline that tokenizes to ``limit`` tokens (truncating, with
+    its special tokens, as diffusers' text encoders do) leaves out; 0 when it fits."""
+    length = len(tokenizer(text, add_special_tokens=True, truncation=False).input_ids)
+    return max(0, length - int(limit))
 
 
 def component_dtypes(dtype: torch.dtype, keep_float32: Iterable[str] = ()) -> Any:
@@ -267,7 +295,7 @@ def component_dtypes(dtype: torch.dtype, keep_float32: Iterable[str] = ()) -> An
     return {"default": dtype, **{name: torch.float32 for name in keep}}
 
 
-def validate_plan(plan: LoadPlan) -> list[str]:
+def validate_plan(plan: LoadPlan, safe_dtypes: Iterable[str] = ANY_DTYPE) -> list[str]:
     """Refuse a plan that cannot work on this machine, before any weight is loaded.
 
     Raises :class:`UserError` for: an unknown device, offload mode or dtype;
@@ -277,7 +305,9 @@ def validate_plan(plan: LoadPlan) -> list[str]:
     fails).  Returns warnings for plans that work but are probably unintended:
     ``model``/``group`` offload on a CPU (harmless, no memory saved) and
     half-precision dtypes on a CPU (allowed: it halves memory, but it is slow
-    and numerically different from float32).
+    and numerically different from float32); and, against the dtypes the model is
+    declared safe in (``safe_dtypes``), an ``auto`` that had to fall back to float32
+    or an explicit dtype outside them.
     """
     import torch
 
@@ -307,7 +337,14 @@ def validate_plan(plan: LoadPlan) -> list[str]:
         )
     if offload in ("model", "group") and kind == "cpu":
         warnings.append(f"offload {offload} on a CPU saves no memory; it only runs the same code path")
-    dtype = resolve_dtype(plan.option("dtype", "auto"), device)
+    requested = str(plan.option("dtype", "auto")).strip().lower()
+    if requested == "auto":
+        dtype_text, note = choose_dtype(safe_dtypes, device_dtypes(device))
+        dtype = getattr(torch, dtype_text)
+    else:
+        dtype, note = resolve_dtype(requested, device), unsafe_note(requested, safe_dtypes)
+    if note:
+        warnings.append(note)
     if kind == "cpu" and dtype != torch.float32:
         warnings.append(f"{str(dtype).removeprefix('torch.')} on a CPU is slow and differs from float32 results")
     return warnings
@@ -319,8 +356,11 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     * ``none``: every component on ``device`` (fastest, most memory).
     * ``model``: ``enable_model_cpu_offload``: whole components move to the
       accelerator while they run (text encoder, then transformer, then VAE).
-    * ``group``: ``enable_group_offload`` at block level, one transformer block
-      (or layer group) at a time, with a CUDA stream to overlap transfers.
+    * ``group``: ``enable_group_offload`` at block level, ``offload_blocks``
+      transformer blocks (or layer groups) at a time, with a CUDA stream to
+      overlap transfers (``offload_stream``, default on with CUDA), the offloaded
+      copies in RAM or in ``offload_disk`` (safetensors files), pinned all at
+      once or, with ``offload_low_cpu_memory``, as each group moves.
     * ``sequential``: ``enable_sequential_cpu_offload``: leaf by leaf, the least
       memory and the slowest.
 
@@ -335,12 +375,16 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "group":
+        stream = plan.option("offload_stream")
+        disk = plan.option("offload_disk")
         pipe.enable_group_offload(
             onload_device=torch.device(device),
             offload_device=torch.device("cpu"),
             offload_type="block_level",
-            num_blocks_per_group=1,
-            use_stream=device.startswith("cuda"),
+            num_blocks_per_group=int(plan.option("offload_blocks", 1)),
+            use_stream=device.startswith("cuda") if stream is None else bool(stream),
+            low_cpu_mem_usage=bool(plan.option("offload_low_cpu_memory", False)),
+            offload_to_disk_path=os.path.expanduser(str(disk)) if disk else None,
         )
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
@@ -381,17 +425,25 @@ def apply_vae_tiling(
 # --------------------------------------------------------------------------- running
 
 
-def load_images(params: Mapping[str, Any], arguments: Mapping[str, str]) -> dict[str, Any]:
+def load_images(params: Mapping[str, Any], arguments: Mapping[str, str], fit: bool = True) -> dict[str, Any]:
     """The request's conditioning images as RGB PIL images, keyed by pipeline argument.
 
     ``arguments`` maps a parameter name to the pipeline's argument, e.g.
     ``{"image_start": "image", "image_end": "last_image"}``; parameters that are
     not set are left out.  ``diffusers.utils.load_image`` (EXIF orientation
-    applied, converted to RGB) is what a direct diffusers user calls.
+    applied, converted to RGB) is what a direct diffusers user calls.  With ``fit``
+    (and the request's ``width`` and ``height``), each image is centre-cropped to the
+    output's aspect ratio and resized to it (:func:`wgp_diffusers.sizing.prepare_image`),
+    so no pipeline stretches it.
     """
     from diffusers.utils import load_image
 
-    return {argument: load_image(str(params[name])) for name, argument in arguments.items() if params.get(name)}
+    from .sizing import prepare_image
+
+    images = {argument: load_image(str(params[name])) for name, argument in arguments.items() if params.get(name)}
+    if fit and params.get("width") and params.get("height"):
+        images = {k: prepare_image(v, int(params["width"]), int(params["height"])) for k, v in images.items()}
+    return images
 
 
 def seeded_generator(seed: int, device: str) -> torch.Generator:

@@ -102,6 +102,23 @@ def test_kontext_equals_direct_diffusers_call(auto_resize, wgp_tiny_model, wgp_t
     assert np.array_equal(ours[0], np.asarray(direct[0]))
 
 
+def test_kontext_output_follows_its_reference(wgp_tiny_model, wgp_test_images):
+    from wgp_host.assembly import assemble_request
+
+    flags = {"prompt": "x", "image_start": wgp_test_images["wide"], "steps": 2, "seed": 7}
+    # No size: the preferred Kontext resolution nearest 3:2 (diffusers' PREFERRED_KONTEXT_RESOLUTIONS), not 1024x1024.
+    request, warnings = assemble_request(FLUX_FAMILY, get_spec(KONTEXT), flags=flags)
+    assert (request.params["width"], request.params["height"]) == (1248, 832) and warnings == []
+    # A size the user sets is kept; the reference is encoded at its own resolution, so nothing is cropped.
+    request, warnings = assemble_request(FLUX_FAMILY, get_spec(KONTEXT), flags={**flags, "width": 512, "height": 512})
+    assert (request.params["width"], request.params["height"]) == (512, 512) and warnings == []
+    # Without auto_resize the reference keeps its own size, and so does the output.
+    request, _ = assemble_request(FLUX_FAMILY, get_spec(KONTEXT), flags={**flags, "auto_resize": False})
+    assert (request.params["width"], request.params["height"]) == (48, 32)
+    image = generate(load(KONTEXT, wgp_tiny_model(KONTEXT)), dict(request.params)).images[0]
+    assert image.shape == (32, 48, 3)
+
+
 def test_kontext_output_depends_on_the_reference(wgp_tiny_model, wgp_test_images):
     model = load(KONTEXT, wgp_tiny_model(KONTEXT))
     one = generate(model, request_params(KONTEXT, wgp_test_images["a"])).images[0]

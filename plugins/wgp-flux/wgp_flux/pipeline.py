@@ -14,9 +14,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import diffusers
-from wgp_hookspecs import LoadPlan, ModelSpec, UserError
+from wgp_hookspecs import LoadPlan, ModelSpec
 
 from wgp_diffusers import DiffusersModel, standard_kwargs
+from wgp_diffusers.configs import pipeline_configs, read_configs
+
+from .layout import check_configs
 
 
 class FluxModel(DiffusersModel):
@@ -24,8 +27,15 @@ class FluxModel(DiffusersModel):
 
     #: Kontext's reference image: ``image_start`` (``--image-start``) is the pipeline's ``image``.
     image_arguments: ClassVar[Mapping[str, str]] = {"image_start": "image"}
+    #: The reference is encoded at its own (preferred Kontext) resolution, not the output's: never cropped.
+    crop_images = False
     #: With VAE tiling on auto, images up to 2048x2048 are decoded whole (1024x1024 needs no tiles).
     auto_tiling_pixels = 2048 * 2048
+    #: The model cards' diffusers examples load every FLUX.1 model in torch.bfloat16; its T5
+    #: encoder is the part known to overflow in float16.
+    safe_dtypes = ("bf16", "fp32")
+    #: T5 carries the prompt (up to max_sequence_length); CLIP's 77 tokens are a pooled summary.
+    prompt_tokenizer = "tokenizer_2"
 
     @staticmethod
     def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
@@ -83,14 +93,10 @@ class FluxModel(DiffusersModel):
 
     @staticmethod
     def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
-        """Refuse dev/Kontext weights for schnell and the reverse: only dev and Kontext embed the guidance scale."""
-        expected = bool(spec.options.get("guidance_embeds"))
-        if bool(pipe.transformer.config.get("guidance_embeds")) != expected:
-            have = "has no" if expected else "has"
-            raise UserError(
-                f"weights at {location} do not match {spec.id}: the transformer {have} a guidance embedding "
-                f"(FLUX.1-dev and Kontext have one, FLUX.1-schnell does not)"
-            )
+        """Refuse weights of another FLUX.1 model (schnell for dev, dev for Kontext, ...) by the
+        door's rule (:mod:`wgp_flux.layout`), for weights the door could not read."""
+        configs = {**pipeline_configs(pipe, ("transformer",)), **(read_configs(location, ("transformer",)) or {})}
+        check_configs(spec, configs, location)
 
 
 def load(spec: ModelSpec, plan: LoadPlan) -> FluxModel:

@@ -1,7 +1,7 @@
 """Registers the Flux family with wgp.
 
 Registration must stay cheap (``wgp --help`` calls it): this module imports
-only the spec table.  ``load`` and ``build_tiny`` import torch and diffusers
+only the spec table and the torch-free layout rule.  ``load`` and ``build_tiny`` import torch and diffusers
 when they are first called.
 """
 
@@ -14,6 +14,7 @@ from wgp_hookspecs import ModelSpec
 
 from wgp_diffusers import define_family, image_size, registration_hook
 
+from .layout import match_weights
 from .specs import FLUX_MODELS
 
 
@@ -30,7 +31,8 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
 
 
 FLUX_FAMILY = define_family(
-    "flux", "wgp_flux", FLUX_MODELS, check, "FLUX.1 dev / schnell text-to-image and Kontext image editing (diffusers)"
+    "flux", "wgp_flux", FLUX_MODELS, check, "FLUX.1 dev / schnell text-to-image and Kontext image editing (diffusers)",
+    match_weights=match_weights,
 )
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = FLUX_FAMILY.load, FLUX_FAMILY.build_tiny

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.sizing import SizeRule
+
 T2I = "text-to-image"
 EDIT = "image-editing"
 
@@ -40,10 +42,17 @@ def _params(*, steps: int, guidance: float, max_sequence_length: int, reference:
     return tuple(params)
 
 
+#: Multiples of 16 (FluxKontextPipeline: vae_scale_factor * 2); the reference is not cropped: the
+#: pipeline encodes it at its own resolution, whatever the output's shape.
+KONTEXT_SIZE = SizeRule(multiple=16, fit="kontext", crop=False)
+
+
 #: Every FLUX.1 model wgp knows.  ``options``:
 #:   pipeline         "text" (FluxPipeline) or "kontext" (FluxKontextPipeline)
 #:   guidance_embeds  the transformer takes the guidance scale as an input (dev, Kontext)
 #:   scheduler        "dynamic" (resolution-dependent shift: dev, Kontext) or "fixed" (schnell)
+#:   size_rule        Kontext: without a size, the output is the reference's preferred Kontext
+#:                    resolution (FluxKontextPipeline's own choice for the reference), not 1024x1024
 FLUX_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="flux.1-dev",
@@ -67,7 +76,7 @@ FLUX_MODELS: tuple[ModelSpec, ...] = (
         params=_params(steps=28, guidance=2.5, max_sequence_length=512, reference=True),
         description="FLUX.1 Kontext [dev] image editing from a reference image and a prompt, 12B",
         weights="black-forest-labs/FLUX.1-Kontext-dev",
-        options={"pipeline": "kontext", "guidance_embeds": True, "scheduler": "dynamic"},
+        options={"pipeline": "kontext", "guidance_embeds": True, "scheduler": "dynamic", "size_rule": KONTEXT_SIZE},
     ),
 )
 

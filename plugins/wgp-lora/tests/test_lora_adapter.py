@@ -230,3 +230,106 @@ def test_a_replayed_payload_cannot_smuggle_a_pickle(session, tmp_path):
 
     outcome, _ = run(session, replace(job, adapters={"lora": payload}))
     assert outcome.state == "failed" and "only .safetensors" in outcome.error
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("wider", "size mismatch"),  # the layers of a bigger model
+    ("keys", "not found in the base model"),  # the layers of another architecture
+])
+def test_a_lora_made_for_another_model_is_one_line_and_leaves_the_pipeline_as_it_was(session, kind, message):
+    from safetensors.torch import load_file
+
+    loras = session["world"]["loras"]
+    style = load_file(str(loras / "style.safetensors"))
+    if kind == "wider":
+        changed = {k: torch.cat([v, v[:, :3]], dim=1) if "lora_A" in k else v for k, v in style.items()}
+    else:
+        changed = {k.replace("transformer.blocks.", "transformer.other_blocks."): v for k, v in style.items()}
+    path = loras / f"other_{kind}.safetensors"
+    save_file(changed, str(path))
+    try:
+        base = frames(session)
+        outcome, _ = run(session, submit(session, lora=[f"other_{kind}"]))
+        assert outcome.state == "failed" and outcome.user_error, outcome.error  # exit 2 from `wgp run`
+        assert outcome.error.startswith(f"LoRA 'other_{kind}' ({path}) does not fit this wan model: ")
+        assert message in outcome.error and "remove it from --lora" in outcome.error and "\n" not in outcome.error
+        assert np.array_equal(frames(session), base)  # the failed load was undone
+    finally:
+        path.unlink()
+
+
+# --------------------------------------------------------------------------- coming from WanGP
+
+
+def wangp_settings(**changes):
+    """A WanGP settings export (Wan2GP docs/SETTINGS.md) asking for what `submit` asks for."""
+    settings = {"model_type": "t2v_1.3B", "base_model_type": "t2v_1.3B", "settings_version": 2.35,
+                "prompt": "a fox", "seed": 5, "resolution": "32x32", "video_length": 5, "num_inference_steps": 4,
+                "activated_loras": [], "loras_multipliers": "", "sample_solver": "unipc"}
+    settings.update(changes)
+    return settings
+
+
+def test_wangp_settings_file_loras_and_step_schedule_run_as_lora_flags(session, tmp_path):
+    world = session["world"]
+    path = tmp_path / "wangp.json"
+    # WanGP names LoRAs by file name; "1,0" is its per-step schedule, "#" lines are comments
+    path.write_text(json.dumps(wangp_settings(activated_loras=["style.safetensors", "detail.safetensors"],
+                                              loras_multipliers="# style fades out\n1,0 0.7")))
+    out = world["root"] / "out" / os.urandom(4).hex()
+    job, warnings = session["queue"].build(settings=str(path), model_path=str(world["models"][T2V]), output_dir=str(out),
+                                           writers=("video",), writer_options={"video_codec": "ffv1"})
+    assert [lora["phases"] for lora in job.adapters["lora"]["loras"]] == [[[1.0, 0.0]], [[0.7]]]
+    assert warnings == [f"settings file {path}: ignored WanGP-only keys: sample_solver"]
+    outcome, video = run(session, job)
+    assert outcome.state == "finished", outcome.error
+    assert np.array_equal(video, frames(session, lora=["style:1,0", "detail:0.7"]))
+    path.write_text(json.dumps(wangp_settings(activated_loras=["style"], loras_multipliers="1 0.5")))
+    with pytest.raises(UserError, match="2 LoRA multipliers for 1 LoRAs"):
+        session["queue"].build(settings=str(path), model_path=str(world["models"][T2V]))
+
+
+def test_wangp_queue_zip_imports_and_runs_with_its_attached_image(session, tmp_path, wgp_test_images, monkeypatch):
+    import zipfile
+
+    from wgp_host.runtime import initialize_runtime
+    from wgp_host.wangp_queue import import_queue
+    from wgp_wan.plugin import build_tiny
+    from wgp_wan.specs import get_spec
+
+    world = session["world"]
+    ti2v = world["root"] / "models" / "wan2.2-ti2v-5b"
+    if not ti2v.exists():
+        build_tiny(get_spec("wan2.2-ti2v-5b"), ti2v)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model_paths": {T2V: str(world["models"][T2V]), "wan2.2-ti2v-5b": str(ti2v)},
+                                  "writers": ["video"], "video_codec": "ffv1", "output_dir": str(tmp_path / "out")}))
+    for model_id, folder in json.loads(config.read_text())["model_paths"].items():  # the worker's config, too
+        monkeypatch.setitem(session["queue"].runner.model_paths, model_id, folder)
+    image = wgp_test_images["a"]
+    tasks = [{"id": 1, "params": wangp_settings(activated_loras=["style.safetensors"], loras_multipliers="1,0")},
+             {"id": 2, "params": wangp_settings(model_type="ti2v_2_2", base_model_type="ti2v_2_2", num_inference_steps=2,
+                                                image_start=["task2_start.png"], image_prompt_type="S")}]
+    archive = tmp_path / "queue.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("queue.json", json.dumps(tasks))
+        z.write(image, "task2_start.png")
+    batch, jobs, _ = import_queue(session["host"], initialize_runtime(str(config)), archive)
+    archive.unlink()  # the queued jobs hold their own copy of the image
+    videos = []
+    for job in jobs:
+        assert job.batch == batch
+        outcome, video = run(session, job)
+        assert outcome.state == "finished", outcome.error
+        videos.append(video)
+    assert np.array_equal(videos[0], frames(session, lora=["style:1,0"]))
+    direct = session["queue"].build(
+        model="wan2.2-ti2v-5b", model_path=str(ti2v), params={"prompt": "a fox", "seed": 5, "steps": 2},
+        set_items=("width=32", "height=32", "frames=5", f"image_start={image}"), output_dir=str(tmp_path / "d"),
+        writers=("video",), writer_options={"video_codec": "ffv1"})[0]
+    other = session["queue"].build(
+        model="wan2.2-ti2v-5b", model_path=str(ti2v), params={"prompt": "a fox", "seed": 5, "steps": 2},
+        set_items=("width=32", "height=32", "frames=5", f"image_start={wgp_test_images['c']}"),
+        output_dir=str(tmp_path / "e"), writers=("video",), writer_options={"video_codec": "ffv1"})[0]
+    assert np.array_equal(videos[1], run(session, direct)[1])
+    assert not np.array_equal(videos[1], run(session, other)[1])  # the image makes the difference

@@ -136,6 +136,7 @@ class LoRAInjectionManager:
             if len(phases) > experts:
                 raise UserError(f"LoRA {name!r}: phases ('{multiplier}') need a model with two experts (Wan 2.2 A14B)")
             path = self.find(name, family, config)
+            check_lora_file(name, path)
             loras.append({"name": check_name(name), "path": str(path), "sha256": self.sha256(path),
                           "multiplier": multiplier, "phases": phases})
         return {"family": family, "experts": experts, "loras": loras}
@@ -168,10 +169,16 @@ class LoRAInjectionManager:
         names = [f"wgp_lora_{i}" for i in range(len(loras))]
         hook = None
         try:
-            for name, path in zip(names, paths):
-                pipe.load_lora_weights(str(path), adapter_name=name)
-                if len(experts) > 1:
-                    pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=True)
+            for name, path, lora in zip(names, paths, loras):
+                try:
+                    with _quiet_peft_loader():
+                        pipe.load_lora_weights(str(path), adapter_name=name)
+                        if len(experts) > 1:
+                            pipe.load_lora_weights(str(path), adapter_name=name, load_into_transformer_2=True)
+                except Exception as exc:  # noqa: BLE001 - diffusers/peft raise anything (IndexError, RuntimeError, ValueError)
+                    raise UserError(f"LoRA {lora['name']!r} ({path}) does not fit this {payload.get('family')} model: "
+                                    f"{_first_reason(exc)}; it was made for another model (or another size of "
+                                    "this one): remove it from --lora") from None
 
             def set_weights(step: int, total: int) -> None:
                 for index, expert in enumerate(experts):
@@ -191,6 +198,53 @@ class LoRAInjectionManager:
             if hook is not None and hook in context.step_hooks:
                 context.step_hooks.remove(hook)
             pipe.unload_lora_weights()
+
+
+@contextlib.contextmanager
+def _quiet_peft_loader() -> Iterator[None]:
+    """diffusers logs a failed adapter load on its own (several lines); we report it in one."""
+    import logging
+
+    logger = logging.getLogger("diffusers.loaders.peft")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_reason(exc: BaseException) -> str:
+    """One line from a library error: the first shape mismatch when torch lists them all."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = next((item for item in lines if "mismatch" in item), lines[0] if lines else type(exc).__name__).rstrip(".")
+    return line if len(line) <= 240 else line[:237] + "..."
+
+
+#: The header of a safetensors file is at most this big (the format's own limit is 100 MB).
+MAX_HEADER = 100_000_000
+
+
+def check_lora_file(name: str, path: Path) -> None:
+    """At the door: ``path`` is a safetensors file holding LoRA tensors (names with ``lora``).
+
+    Only the JSON header is read; whether the LoRA fits the model's layers is known
+    when it is loaded (then a UserError too).
+    """
+    try:
+        with open(path, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(size)) if 0 < size <= MAX_HEADER else None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"LoRA {name!r}: {path} is not a readable safetensors file ({exc})") from None
+    if not isinstance(header, dict):
+        raise UserError(f"LoRA {name!r}: {path} is not a safetensors file (no valid header)")
+    tensors = [key for key in header if key != "__metadata__"]
+    if not tensors:
+        raise UserError(f"LoRA {name!r}: {path} holds no tensors")
+    if not any("lora" in key.lower() for key in tensors):
+        raise UserError(f"LoRA {name!r}: {path} holds no LoRA tensors (no lora_A/lora_B or lora_down/lora_up "
+                        f"names, e.g. {tensors[0]!r}); it is a model or another kind of file")
 
 
 def check_name(name: str) -> str:
@@ -224,11 +278,34 @@ def read_preset(path: str | Path) -> list[tuple[str, str]]:
     items = data.get("loras") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise UserError(f"LoRA preset {p} needs a 'loras' list")
-    mults = str(data.get("loras_mult") or data.get("loras_multipliers") or "").split()
-    out = []
-    for index, item in enumerate(items):
-        if isinstance(item, dict):
-            out.append((str(item.get("name", "")), str(item.get("multiplier", 1.0))))
-        else:
-            out.append((str(item), mults[index] if index < len(mults) else "1.0"))
-    return out
+    if all(not isinstance(item, dict) for item in items):
+        return wangp_entries(items, data.get("loras_mult") or data.get("loras_multipliers"), f"LoRA preset {p}")
+    return [(str(item.get("name", "")), str(item.get("multiplier", 1.0))) if isinstance(item, dict) else (str(item), "1.0")
+            for item in items]
+
+
+def wangp_entries(loras: Any, multipliers: Any, where: str) -> list[tuple[str, str]]:
+    """``(name, multiplier)`` pairs from WanGP's ``activated_loras`` (file names, or URLs whose
+    file WanGP keeps in its LoRA folder) and ``loras_multipliers``: one multiplier per LoRA,
+    separated by spaces, new lines or ``|`` (WanGP's mark between accelerator LoRAs and the
+    others); lines starting with ``#`` are comments; a missing multiplier is 1.0."""
+    if loras in (None, ""):
+        loras = []
+    if isinstance(loras, str):
+        loras = [loras]
+    if not isinstance(loras, list) or not all(isinstance(item, str) for item in loras):
+        raise UserError(f"{where}: activated_loras must be a list of LoRA file names")
+    if not loras:
+        return []  # WanGP keeps the multipliers text when every LoRA is unchecked
+    if multipliers is None:
+        multipliers = ""
+    if isinstance(multipliers, (int, float)) and not isinstance(multipliers, bool):
+        multipliers = str(multipliers)
+    if not isinstance(multipliers, str):
+        raise UserError(f"{where}: loras_multipliers must be a string like '1.0 0.5'")
+    lines = [line for line in multipliers.splitlines() if not line.strip().startswith("#")]
+    mults = " ".join(lines).replace("|", " ").split()
+    if len(mults) > len(loras):
+        raise UserError(f"{where}: {len(mults)} LoRA multipliers for {len(loras)} LoRAs")
+    names = [item.rsplit("/", 1)[-1] if "://" in item else item for item in loras]
+    return [(name, mults[index] if index < len(mults) else "1.0") for index, name in enumerate(names)]

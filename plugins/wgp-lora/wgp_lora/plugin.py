@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from wgp_hookspecs import Adapter, AdapterOption, GenerationContext, GenerationRequest, UserError, hookimpl
 
-from .manager import LoRAInjectionManager, read_preset
+from .manager import LoRAInjectionManager, read_preset, wangp_entries
 
 
 class LoraAdapter(Adapter):
@@ -20,6 +20,8 @@ class LoraAdapter(Adapter):
         AdapterOption("reset_lora_cache", ("--reset-lora-cache",), "Forget cached LoRA hashes before resolving.",
                       is_flag=True),
     )
+    #: A WanGP settings file's LoRAs (``wgp run --settings``, ``wgp queue import``).
+    settings_keys = ("activated_loras", "loras_multipliers")
 
     def __init__(self) -> None:
         self.manager = LoRAInjectionManager()
@@ -27,7 +29,8 @@ class LoraAdapter(Adapter):
     def resolve(self, request: GenerationRequest, options: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if options.get("reset_lora_cache"):
             self.manager.reset()
-        entries = read_preset(options["lora_preset"]) if options.get("lora_preset") else []
+        entries = wangp_entries(options.get("activated_loras"), options.get("loras_multipliers"), "settings file")
+        entries += read_preset(options["lora_preset"]) if options.get("lora_preset") else []
         for item in options.get("lora") or ():
             name, _, mult = str(item).partition(":")
             entries.append((name, mult or "1.0"))

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from diffusers.utils import load_image
+from wgp_diffusers.sizing import prepare_image
 from wgp_diffusers.testing import load_tiny
 from wgp_hookspecs import GenerationRequest
 from wgp_ltx.plugin import LTX_FAMILY
@@ -34,16 +35,18 @@ def generate(model, params: dict, recorder: Recorder | None = None):
 
 
 def direct_frames(folder: str, image: str | None = None, seed: int = 7, **call: Any) -> np.ndarray:
-    """What a diffusers user writes by hand: from_pretrained, a seeded generator, PIL frames."""
+    """What a diffusers user writes by hand: from_pretrained, a seeded generator, PIL frames; the
+    image cropped to the output's aspect ratio and resized, as wgp prepares it (LTX-Video's own
+    inference.py crops the same way)."""
     kwargs: dict[str, Any] = dict(
         prompt=SMALL["prompt"], negative_prompt="worst quality, inconsistent motion, blurry, jittery, distorted",
-        height=32, width=32, num_frames=9, frame_rate=24, num_inference_steps=2, guidance_scale=3.0,
+        height=32, width=32, num_frames=9, frame_rate=25, num_inference_steps=2, guidance_scale=3.0,
     )
     kwargs.update(call)
     if image is None:
         pipe = LTXPipeline.from_pretrained(folder)
     else:
         pipe = LTXImageToVideoPipeline.from_pretrained(folder)
-        kwargs["image"] = load_image(image)
+        kwargs["image"] = prepare_image(load_image(image), kwargs["width"], kwargs["height"])
     frames = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(seed), output_type="pil").frames[0]
     return np.stack([np.asarray(f) for f in frames])

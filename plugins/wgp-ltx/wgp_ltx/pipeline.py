@@ -16,6 +16,9 @@ import diffusers
 from wgp_hookspecs import LoadPlan, ModelSpec
 
 from wgp_diffusers import DiffusersModel, standard_kwargs
+from wgp_diffusers.configs import pipeline_configs
+
+from .versions import detect_layout, spec_for_layout
 
 
 class LTXModel(DiffusersModel):
@@ -23,11 +26,23 @@ class LTXModel(DiffusersModel):
 
     #: The start image, ``image_start`` (``--image-start``), is the image pipeline's ``image``.
     image_arguments: ClassVar[Mapping[str, str]] = {"image_start": "image"}
+    #: Every recipe runs bfloat16: configs/ltxv-*.yaml ``precision: "bfloat16"``, and the diffusers
+    #: docs recommend it for the transformer; float32 is always right.
+    safe_dtypes = ("bf16", "fp32")
 
     @staticmethod
     def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
-        """LTXImageToVideoPipeline for a request with a start image, LTXPipeline otherwise."""
+        """LTXConditionPipeline for 0.9.5 and later (with or without an image); before,
+        LTXImageToVideoPipeline for a request with a start image, LTXPipeline otherwise."""
+        if spec.options.get("pipeline") == "condition":
+            return diffusers.LTXConditionPipeline
         return diffusers.LTXImageToVideoPipeline if with_image else diffusers.LTXPipeline
+
+    @staticmethod
+    def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
+        """Refuse weights of another LTX-Video version (weights the door could not read: a repo
+        fetched on load, a worker's own ``model_paths``), by the rule the door uses."""
+        spec_for_layout(spec, detect_layout(pipeline_configs(pipe, ("transformer", "vae"))), location, detect=False)
 
     @staticmethod
     def pipeline_kwargs(params: Mapping[str, Any], images: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -262,7 +262,15 @@ def test_offload_gives_same_frames(model_id, offload, tiny_dir, images):
         assert offloaded.pipe._all_hooks and hasattr(transformer, "_hf_hook")
     else:  # diffusers' group-offloading hook is in place
         assert transformer._diffusers_hook.get_hook("group_offloading") is not None
-    assert np.array_equal(generate(offloaded, params).video, plain)
+    ours = generate(offloaded, params).video
+    if offload == "model" and "image_start" in params:
+        # diffusers' image-to-video pipeline under enable_model_cpu_offload(device="cpu") ends a few 1e-7
+        # away from the plain call (the image latents take another path through the hooks), which can
+        # flip a rare pixel by one level: equal to that level.
+        difference = np.abs(ours.astype(int) - plain.astype(int))
+        assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    else:
+        assert np.array_equal(ours, plain)
 
 
 @pytest.mark.parametrize("offload", ["model", "group"])
@@ -389,9 +397,104 @@ def test_check_refuses_unreadable_images(tmp_path):
         WAN_FAMILY.check(spec, {"image_start": str(bad)})
 
 
-def test_check_warns_when_image_is_stretched(images):
-    warnings = WAN_FAMILY.check(get_spec("wan2.1-i2v-14b-480p"), {"image_start": images["a"], "width": 832, "height": 480})
-    assert len(warnings) == 1 and "stretched" in warnings[0]
+# --------------------------------------------------------------------------- sizes follow the image
+
+
+@pytest.fixture(scope="module")
+def portrait(tmp_path_factory):
+    """A 600x900 and a 40x60 portrait image (random pixels), as paths."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("portrait")
+    out = {}
+    for name, size in (("big", (600, 900)), ("small", (40, 60))):
+        pixels = (np.random.RandomState(5).rand(size[1], size[0], 3) * 255).astype("uint8")
+        Image.fromarray(pixels).save(root / f"{name}.png")
+        out[name] = str(root / f"{name}.png")
+    return out
+
+
+def door(model_id: str, flags: dict, **layers):
+    from wgp_host.assembly import assemble_request
+
+    return assemble_request(WAN_FAMILY, get_spec(model_id), flags={"prompt": "x", **flags}, **layers)
+
+
+def test_portrait_start_image_without_size_gives_a_portrait_video(portrait):
+    # 832x480's area at 2:3, sides floored to 16 (the diffusers Wan I2V example): 512x768, nothing cropped.
+    request, warnings = door("wan2.1-i2v-14b-480p", {"image_start": portrait["big"]})
+    assert (request.params["width"], request.params["height"]) == (512, 768)
+    assert warnings == [] and "width" not in request.given and "image_start" in request.given
+    # 720p: 1280x720's area at 2:3 is 783.8x1175.8, rounded then floored to 16.
+    request, _ = door("wan2.1-i2v-14b-720p", {"image_start": portrait["big"]})
+    assert (request.params["width"], request.params["height"]) == (784, 1168)
+    # TI2V 5B: Wan 2.2's own rule at multiples of 32 within 1280x704's area.
+    request, _ = door("wan2.2-ti2v-5b", {"image_start": portrait["big"]})
+    assert (request.params["width"], request.params["height"]) == (768, 1152)
+    # Without an image the 5B is text-to-video at its default size.
+    request, _ = door("wan2.2-ti2v-5b", {})
+    assert (request.params["width"], request.params["height"]) == (1280, 704)
+
+
+def test_an_explicit_size_is_kept_and_the_crop_reported(portrait):
+    request, warnings = door("wan2.1-i2v-14b-480p", {"image_start": portrait["big"], "width": 832, "height": 480})
+    assert (request.params["width"], request.params["height"]) == (832, 480)
+    assert warnings == ["--image-start 600x900 cropped to 600x346 (centre) for 832x480"]
+    assert {"width", "height"} <= request.given
+    # One side given: the other follows the image's aspect ratio.
+    request, warnings = door("wan2.1-i2v-14b-480p", {"image_start": portrait["big"], "width": 320})
+    assert (request.params["width"], request.params["height"]) == (320, 480) and warnings == []
+    # A config default is a default, not the user's size: the image still decides.
+    request, _ = door("wan2.1-i2v-14b-480p", {"image_start": portrait["big"]}, model_defaults={"width": 480, "height": 480})
+    assert request.params["height"] > request.params["width"]
+    assert GenerationRequest.from_dict(request.to_dict()) == request
+    assert GenerationRequest.from_dict({"model": "m", "params": {}}).given == frozenset()  # queued before `given`
+
+
+def test_tiny_i2v_follows_the_portrait_image(tiny_dir, portrait):
+    model_id = "wan2.1-i2v-14b-480p"
+    folder = tiny_dir(model_id)
+    # A config default of 64x32 sets the target area (2048): a 40x60 image gives 32x48.
+    request, warnings = door(model_id, {"image_start": portrait["small"], "frames": 5, "steps": 2, "seed": 7},
+                             model_defaults={"width": 64, "height": 32})
+    assert (request.params["width"], request.params["height"]) == (32, 48)
+    assert warnings == []  # 32x48 is the image's own 2:3: nothing to crop
+    params = dict(request.params)
+    ours = generate(load(model_id, folder), params).video
+    assert ours.shape == (5, 48, 32, 3)
+    assert np.array_equal(ours, direct_frames(model_id, folder, params))
+
+
+def test_tiny_i2v_crops_to_an_explicit_size(tiny_dir, portrait):
+    model_id = "wan2.1-i2v-14b-480p"
+    folder = tiny_dir(model_id)
+    request, warnings = door(model_id, {"image_start": portrait["small"], "width": 32, "height": 32,
+                                        "frames": 5, "steps": 2, "seed": 7})
+    assert warnings == ["--image-start 40x60 cropped to 40x40 (centre) for 32x32"]
+    params = dict(request.params)
+    from PIL import Image
+
+    prepared = load_images(params)["image"]
+    with Image.open(portrait["small"]) as source:  # the centre square, not the stretched whole
+        assert np.array_equal(np.asarray(prepared), np.asarray(source.convert("RGB").crop((0, 10, 40, 50)).resize((32, 32))))
+    result = generate(load(model_id, folder), params)
+    assert result.metadata["image_crops"] == {"image_start": {"size": [40, 60], "box": [0, 10, 40, 50], "output": [32, 32]}}
+    assert np.array_equal(result.video, direct_frames(model_id, folder, params))
+
+
+def test_flf2v_crops_the_last_frame_to_the_first(tiny_dir, images):
+    model_id = "wan2.1-flf2v-14b"
+    folder = tiny_dir(model_id)
+    request, warnings = door(model_id, {"image_start": images["a"], "image_end": images["wide"],
+                                        "frames": 5, "steps": 2, "seed": 7}, model_defaults={"width": 32, "height": 32})
+    assert (request.params["width"], request.params["height"]) == (32, 32)  # the first frame's size
+    assert warnings == ["--image-end 48x32 cropped to 32x32 (centre) for 32x32"]
+    params = dict(request.params)
+    from PIL import Image
+
+    with Image.open(images["wide"]) as wide:
+        assert np.array_equal(np.asarray(load_images(params)["last_image"]), np.asarray(wide.convert("RGB"))[:, 8:40])
+    assert np.array_equal(generate(load(model_id, folder), params).video, direct_frames(model_id, folder, params))
 
 
 def test_a_sweep_encodes_each_prompt_once(tiny_dir):

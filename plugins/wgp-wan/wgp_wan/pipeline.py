@@ -44,8 +44,10 @@ IMAGE_ARGUMENTS = {"image_start": "image", "image_end": "last_image"}
 def load_images(params: Mapping[str, Any]) -> dict[str, Any]:
     """The request's conditioning images as RGB PIL images, keyed ``image`` and ``last_image``.
 
-    ``diffusers.utils.load_image`` is what a direct diffusers user calls; the
-    pipeline resizes to width x height.
+    ``diffusers.utils.load_image`` is what a direct diffusers user calls; each image is
+    then centre-cropped to width:height and resized to width x height
+    (:func:`wgp_diffusers.sizing.prepare_image`): the first-last-frame recipe for the last
+    frame, and no stretching for either.  The tests' direct calls take these same images.
     """
     return diffusion.load_images(params, IMAGE_ARGUMENTS)
 
@@ -109,6 +111,9 @@ class WanModel(DiffusersModel):
 
     image_arguments = IMAGE_ARGUMENTS
     float32_components = FLOAT32_COMPONENTS
+    #: The official code runs T5 and the DiT in bfloat16 (shared_config.py: t5_dtype, param_dtype),
+    #: the diffusers model cards too (the VAE in float32); float32 is always right.
+    safe_dtypes = ("bf16", "fp32")
     pipeline_class = staticmethod(pipeline_class)
     pipeline_kwargs = staticmethod(pipeline_kwargs)
     check_layout = staticmethod(check_layout)

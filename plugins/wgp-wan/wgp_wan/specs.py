@@ -1,9 +1,11 @@
 """The Wan model ids, their weights and their parameters.
 
-Defaults follow the published recommendations (model cards, the official
-Wan 2.1 / 2.2 generation configs and the diffusers examples).  ``options``
-holds what the loader and the tiny-model builder need to know about each
-checkpoint's layout.  This module is data only: no torch, no numpy.
+Defaults follow the official code: Wan 2.1's ``generate.py`` (steps, flow shift, guidance,
+frames) and ``wan/configs/shared_config.py`` (fps, negative prompt), Wan 2.2's
+``wan/configs/wan_*.py``; where the diffusers model cards differ, the comment beside the
+value says which one it is and why.  ``options`` holds what the loader and the tiny-model
+builder need to know about each checkpoint's layout.  This module is data only: no torch,
+no numpy.
 """
 
 from __future__ import annotations
@@ -12,21 +14,39 @@ from typing import Any
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.sizing import SizeRule
+
+#: Image models size the video from the start image: its aspect ratio at the default's area, sides
+#: floored to 16 (8x VAE, 2x2 patches), as the diffusers Wan I2V / FLF2V examples do.
+IMAGE_SIZE = SizeRule(multiple=16, fit="area")
+#: TI2V 5B: Wan 2.2's best_output_size at multiples of 32 (16x VAE, 2x2 patches), centre-cropped
+#: (wan/textimage2video.py).
+TI2V_SIZE = SizeRule(multiple=32, fit="best")
+
 T2V = "text-to-video"
 I2V = "image-to-video"
 FLF2V = "first-last-frame-to-video"
+
+#: The negative prompt the official Wan 2.1 and 2.2 code samples with when none is given
+#: (``sample_neg_prompt`` in ``wan/configs/shared_config.py`` of both repositories; the code
+#: never samples with an empty one).  ``--negative-prompt ""`` still means an empty one.
+NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走"
+)
 
 
 def _params(
     *,
     width: int,
     height: int,
-    frames: int = 81,
-    steps: int = 50,
-    guidance: float = 5.0,
+    frames: int = 81,  # generate.py: frame_num 81 for every video task
+    steps: int = 50,  # generate.py: 50 (image-to-video tasks pass 40)
+    guidance: float = 5.0,  # generate.py: --sample_guide_scale 5.0
     guidance_2: float | None = None,
     flow_shift: float,
-    fps: int = 16,
+    fps: int = 16,  # shared_config.py: sample_fps 16
     size_multiple: int = 16,
     image_start: str | None = None,
     image_end: bool = False,
@@ -34,7 +54,8 @@ def _params(
     """The parameter schema of one model; ``image_start`` is ``"required"``, ``"optional"`` or None."""
     params = [
         Param("prompt", "str", required=True, help="what the video shows"),
-        Param("negative_prompt", "str", default="", help="what to steer away from"),
+        Param("negative_prompt", "str", default=NEGATIVE_PROMPT,
+              help="what to steer away from (default: the official Wan negative prompt; \"\" for none)"),
         SEED_PARAM,
         Param("width", "int", default=width, minimum=size_multiple, multiple_of=size_multiple, help="frame width in pixels"),
         Param("height", "int", default=height, minimum=size_multiple, multiple_of=size_multiple, help="frame height in pixels"),
@@ -77,12 +98,15 @@ def _spec(id: str, repo: str, capabilities: set[str], description: str, params: 
 #:   last_image    first-last-frame conditioning (image_end)
 #:   boundary_ratio  two experts: transformer for t >= ratio * 1000, transformer_2 below
 #:   vae           "2.1" (z_dim 16, 8x) or "2.2" (z_dim 48, residual, 16x)
+#:   size_rule     how an image request is sized from its start image (wgp_diffusers.sizing)
 WAN_MODELS: tuple[ModelSpec, ...] = (
     _spec(
         "wan2.1-t2v-1.3b",
         "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
         {T2V},
         "Wan 2.1 text-to-video, 1.3B, 480p; runs in about 8 GB of VRAM",
+        # Shift 3.0: the diffusers model card ("3.0 for 480P"); generate.py would use 5.0 for every
+        # text-to-video size, but the card's 480p value is what the diffusers checkpoint ships with.
         _params(width=832, height=480, flow_shift=3.0),
         pipeline="t2v", vae="2.1",
     ),
@@ -91,7 +115,7 @@ WAN_MODELS: tuple[ModelSpec, ...] = (
         "Wan-AI/Wan2.1-T2V-14B-Diffusers",
         {T2V},
         "Wan 2.1 text-to-video, 14B, 720p (480p also works)",
-        _params(width=1280, height=720, flow_shift=5.0),
+        _params(width=1280, height=720, flow_shift=5.0),  # generate.py: shift 5.0 for text-to-video
         pipeline="t2v", vae="2.1",
     ),
     _spec(
@@ -99,32 +123,34 @@ WAN_MODELS: tuple[ModelSpec, ...] = (
         "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",
         {I2V},
         "Wan 2.1 image-to-video, 14B, 480p",
-        _params(width=832, height=480, flow_shift=3.0, image_start="required"),
-        pipeline="i2v", vae="2.1", image_encoder=True,
+        # generate.py: 40 steps for image-to-video; shift 3.0 at 832*480.
+        _params(width=832, height=480, steps=40, flow_shift=3.0, image_start="required"),
+        pipeline="i2v", vae="2.1", image_encoder=True, size_rule=IMAGE_SIZE,
     ),
     _spec(
         "wan2.1-i2v-14b-720p",
         "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers",
         {I2V},
         "Wan 2.1 image-to-video, 14B, 720p",
-        _params(width=1280, height=720, flow_shift=5.0, image_start="required"),
-        pipeline="i2v", vae="2.1", image_encoder=True,
+        # generate.py: 40 steps for image-to-video; shift 5.0 above 480p.
+        _params(width=1280, height=720, steps=40, flow_shift=5.0, image_start="required"),
+        pipeline="i2v", vae="2.1", image_encoder=True, size_rule=IMAGE_SIZE,
     ),
     _spec(
         "wan2.1-flf2v-14b",
         "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers",
         {FLF2V},
         "Wan 2.1 first-last-frame-to-video, 14B, 720p",
-        # The official generator uses shift 16 for first-last-frame.
+        # generate.py: shift 16 for first-last-frame; 50 steps (its 40 is for "i2v" tasks only).
         _params(width=1280, height=720, flow_shift=16.0, image_start="required", image_end=True),
-        pipeline="i2v", vae="2.1", image_encoder=True, last_image=True,
+        pipeline="i2v", vae="2.1", image_encoder=True, last_image=True, size_rule=IMAGE_SIZE,
     ),
     _spec(
         "wan2.2-t2v-a14b",
         "Wan-AI/Wan2.2-T2V-A14B-Diffusers",
         {T2V},
         "Wan 2.2 text-to-video, two 14B experts (high noise, low noise), 720p",
-        # Official config: 40 steps, shift 12, guidance 4.0 (high noise) / 3.0 (low noise).
+        # wan_t2v_A14B.py: 40 steps, shift 12, boundary 0.875, guidance (3.0 low, 4.0 high noise).
         _params(width=1280, height=720, steps=40, guidance=4.0, guidance_2=3.0, flow_shift=12.0),
         pipeline="t2v", vae="2.1", boundary_ratio=0.875,
     ),
@@ -133,18 +159,19 @@ WAN_MODELS: tuple[ModelSpec, ...] = (
         "Wan-AI/Wan2.2-I2V-A14B-Diffusers",
         {I2V},
         "Wan 2.2 image-to-video, two 14B experts (high noise, low noise), 720p",
-        # Official config: 40 steps, shift 5, guidance 3.5 / 3.5.
+        # wan_i2v_A14B.py: 40 steps, shift 5, boundary 0.900, guidance (3.5, 3.5).
         _params(width=1280, height=720, steps=40, guidance=3.5, guidance_2=3.5, flow_shift=5.0, image_start="required"),
-        pipeline="i2v", vae="2.1", boundary_ratio=0.9,
+        pipeline="i2v", vae="2.1", boundary_ratio=0.9, size_rule=IMAGE_SIZE,
     ),
     _spec(
         "wan2.2-ti2v-5b",
         "Wan-AI/Wan2.2-TI2V-5B-Diffusers",
         {T2V, I2V},
         "Wan 2.2 text- or image-to-video, 5B, 720p at 24 fps (1280x704); image_start makes it image-to-video",
+        # wan_ti2v_5B.py: 121 frames at 24 fps, 50 steps, shift 5, guidance 5; size 1280*704.
         # The 16x VAE and 2x2 patches make sizes multiples of 32.
         _params(width=1280, height=704, frames=121, flow_shift=5.0, fps=24, size_multiple=32, image_start="optional"),
-        pipeline="ti2v", vae="2.2",
+        pipeline="ti2v", vae="2.2", size_rule=TI2V_SIZE,
     ),
 )
 
