@@ -26,9 +26,15 @@ CASES = [
     ("compile regional", {"compile": "regional"}),
     ("storage fp8", {"storage_dtype": "fp8"}),
     ("offload model", {"offload": "model"}),
+    ("quantize int8", {"quantize": "int8"}),
+    ("quantize fp8", {"quantize": "fp8"}),
     ("offload group", {"offload": "group"}),
+    ("offload group 4 blocks", {"offload": "group", "offload_blocks": 4}),
+    ("offload group no stream", {"offload": "group", "offload_stream": False}),
+    ("offload group low cpu memory", {"offload": "group", "offload_low_cpu_memory": True}),
     ("offload sequential", {"offload": "sequential"}),
     ("offload auto", {"offload": "auto"}),
+    ("offload auto 4GiB", {"offload": "auto", "max_memory": "4GiB", "quantize_text_encoder": "auto"}),
 ]
 
 

@@ -12,7 +12,7 @@ the frames against the uncached run, and peak RSS.
 Random weights do not behave like trained ones: the knob values that pay off here are not
 the recommended defaults (see docs/performance.md).
 
-    python benchmarks/levers.py [--runs 3] [--steps 20] [--quick]
+    python benchmarks/levers.py [--runs 3] [--steps 20] [--quick] [--only fbcache ...]
 """
 
 from __future__ import annotations
@@ -76,7 +76,17 @@ def run_case(folder: str, path: str, options: dict, steps: int, runs: int, frame
     else:
         import diffusers
 
-        pipe = diffusers.WanPipeline.from_pretrained(folder, dtype=torch.float32)
+        extra = {}
+        if options.get("quantize", "none") != "none":
+            import torchao.quantization
+
+            extra["quantization_config"] = diffusers.PipelineQuantizationConfig(
+                quant_mapping={"transformer": diffusers.TorchAoConfig(torchao.quantization.Int8WeightOnlyConfig())})
+        if options.get("transformer_file"):
+            extra["transformer"] = diffusers.WanTransformer3DModel.from_single_file(
+                options["transformer_file"], config=folder, subfolder="transformer", torch_dtype=torch.float32,
+                quantization_config=diffusers.GGUFQuantizationConfig(compute_dtype=torch.float32))
+        pipe = diffusers.WanPipeline.from_pretrained(folder, dtype=torch.float32, **extra)
         pipe.set_progress_bar_config(disable=True)
         pipe.scheduler = diffusers.UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=3.0)
         transformer = pipe.transformer
@@ -104,9 +114,17 @@ def run_case(folder: str, path: str, options: dict, steps: int, runs: int, frame
     return {
         "seconds": round(statistics.median(times), 4),
         "ffn_calls": calls_per_run,
-        "transformer_bytes": sum(p.numel() * p.element_size() for p in transformer.parameters()),
+        # Quantized tensors (torchao, GGUF) report their storage through nbytes, not element_size.
+        "transformer_bytes": sum(_stored_bytes(p) for p in transformer.parameters()),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _stored_bytes(tensor) -> int:
+    inner = [getattr(tensor, name) for name in getattr(tensor, "__tensor_flatten__", lambda: ([], None))()[0]]
+    if inner:  # a torchao tensor subclass: its int8 data and scales
+        return sum(_stored_bytes(t) for t in inner)
+    return tensor.untyped_storage().nbytes() if tensor.device.type != "meta" else 0
 
 
 def psnr(a, b) -> float:
@@ -116,7 +134,7 @@ def psnr(a, b) -> float:
     return math.inf if mse == 0 else round(10 * math.log10(255.0**2 / mse), 2)
 
 
-def cases(quick: bool) -> list[tuple[str, dict]]:
+def cases(quick: bool, gguf_file: str | None = None) -> list[tuple[str, dict]]:
     out = [("plain", {})]
     sweeps = {
         "fbcache": ("threshold", [0.05, 0.3] if quick else [0.05, 0.1, 0.2, 0.3, 0.5]),
@@ -127,7 +145,9 @@ def cases(quick: bool) -> list[tuple[str, dict]]:
     for cache, (knob, values) in sweeps.items():
         out += [(f"{cache} {knob}={v}", {"cache": cache, "cache_options": [f"{knob}={v}"]}) for v in values]
     out += [("textkv", {"cache": "textkv"}), ("attention native", {"attention": "native"}),
-            ("storage fp8", {"storage_dtype": "fp8"})]
+            ("storage fp8", {"storage_dtype": "fp8"}), ("quantize int8", {"quantize": "int8"})]
+    if gguf_file:
+        out.append(("transformer-file gguf Q8_0", {"transformer_file": gguf_file}))
     return out
 
 
@@ -136,6 +156,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="one value per knob")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="only the cases whose name contains TEXT (repeatable; the plain reference always runs)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:  # a child process: one case, one path
@@ -147,8 +169,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wgp-levers-"))
     folder = work / "model"
     build(folder)
+    from diffusers import WanTransformer3DModel
+
+    from wgp_diffusers.tiny import save_gguf
+
+    gguf_file = save_gguf(WanTransformer3DModel.from_pretrained(folder, subfolder="transformer").state_dict(),
+                          work / "transformer-Q8_0.gguf")
     results, reference = [], None
-    for name, options in cases(args.quick):
+    for name, options in cases(args.quick, str(gguf_file)):
+        if args.only and name != "plain" and not any(text in name for text in args.only):
+            continue
         row: dict = {"case": name, "options": options}
         for path in ("wgp", "diffusers"):
             frames = work / f"{len(results)}-{path}.npy"

@@ -70,7 +70,7 @@ def imports(folder: Path, packages: list[str]) -> dict[str, set[str]]:
 def test_every_first_party_distribution_is_checked():
     names = {project(folder)[0] for folder in DISTRIBUTIONS}
     assert {"wgp-hookspecs", "wgp-diffusers", "wgp-wan", "wgp-flux", "wgp-ltx", "wgp-matanyone", "wgp-lora",
-            "wgp-manifest", "wgp-echo", "wgp-prompt-enhancer"} <= names
+            "wgp-manifest", "wgp-echo", "wgp-prompt-enhancer", "wgp-celery"} <= names
 
 
 @pytest.mark.parametrize("folder", DISTRIBUTIONS, ids=lambda f: f.name)

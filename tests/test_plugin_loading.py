@@ -275,7 +275,7 @@ def test_help_and_plugins_never_import_torch(home_env):
         code = (
             "import sys; from wgp_host.cli import cli\n"
             f"try:\n    cli.main({args!r})\nexcept SystemExit:\n    pass\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers', 'av'))\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers', 'av', 'celery', 'kombu', 'redis'))\n"
             "print('HEAVY', bad, file=sys.stderr)"
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__("os").environ, **home_env})
@@ -285,7 +285,7 @@ def test_help_and_plugins_never_import_torch(home_env):
 #: distribution -> (hooks, commands declared as wgp.commands entry points)
 FIRST_PARTY = {
     "wgp-echo": (["register_model_families"], []),
-    "wgp-diffusers": (["register_plan_options"], []),
+    "wgp-diffusers": (["register_plan_options"], ["calibrate"]),
     "wgp-wan": (["register_model_families"], []),
     "wgp-flux": (["register_model_families"], []),
     "wgp-ltx": (["register_model_families"], []),
@@ -293,6 +293,7 @@ FIRST_PARTY = {
     "wgp-manifest": (["register_writers"], []),
     "wgp-lora": (["register_adapters"], ["loras"]),
     "wgp-prompt-enhancer": (["register_adapters"], ["prompt-enhancer"]),
+    "wgp-celery": (["register_queue_backends"], []),
 }
 
 

@@ -46,6 +46,19 @@ class PluginFacingHost(Host):
     def adapter(self, name: str) -> Any:
         return self._plugins().adapter(name)
 
+    def prepare_job(self, options: JobOptions, *, config_file: str | None = None) -> tuple[Any, Any, list[str]]:
+        from dataclasses import replace
+
+        from .runner import resolve_weights
+        from .submit import build_job
+
+        runtime = self._runtime(config_file)
+        host = self._plugins()
+        job, warnings = build_job(host, runtime, options)
+        _, spec = host.model(job.request.model)
+        plan = replace(job.plan, weights=resolve_weights(spec, job.plan, runtime.get("model_paths", {})))
+        return job.request, plan, warnings
+
     def run_job(
         self,
         options: JobOptions,

@@ -28,6 +28,7 @@ from wgp_hookspecs import (
     UserError,
 )
 
+from .failure import debug, failure_text
 from .job import Job
 from .naming import render_stem, template_fields
 from .persistence import MediaPersistence
@@ -201,8 +202,8 @@ class Runner:
             if persistence is not None:
                 self._rollback(writers, job.id, attempt, persistence)
             user = isinstance(exc, UserError)
-            message = str(exc) if user else f"{type(exc).__name__}: {exc}"
-            if not user and _debug():
+            message = str(exc) if user else failure_text(exc)
+            if not user and debug():
                 traceback.print_exc(file=sys.stderr)
             emit("job.failed", error=message)
             return JobOutcome(job.id, "failed", error=message, user_error=user, timings=timings)
@@ -313,9 +314,3 @@ def load_report(model: Any) -> dict[str, Any]:
     family applied while loading (levers, library versions), for the record."""
     value = getattr(model, "load_report", None)
     return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _debug() -> bool:
-    import os
-
-    return bool(os.environ.get("WGP_DEBUG"))

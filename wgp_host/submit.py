@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions, LoadPlan, ParameterError, SinkOptions, UserError
 
-from .assembly import MEDIA_TYPES, assemble_request, load_settings, media_path, parse_resolution, parse_set
+from .assembly import MEDIA_TYPES, SettingsFile, assemble_request, load_settings, media_path, parse_resolution, parse_set
 from .job import Job, OutputOptions
 from .naming import check_template
 from .plugins import PluginHost
@@ -36,11 +36,14 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     each warning is reported once.  Returns the job and the warnings.
     """
     settings_model, settings = (None, {})
+    settings_file = None
     recorded_adapters: dict[str, Any] = {}
     recorded_plan: dict[str, Any] = {}
     if opts.settings:
-        settings_model, settings = load_settings(opts.settings)
+        settings_file = load_settings(opts.settings)
+        settings_model, settings = settings_file.model, dict(settings_file.params)
     if opts.from_file:
+        settings_file = None
         from .records import read_record
 
         record = read_record(opts.from_file)
@@ -51,9 +54,18 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         # ... and its plan options (levers change the frames), unless a flag overrides one.
         recorded_plan = dict(record.get("plan") or {})
     model_id = opts.model or settings_model
+    if not model_id and settings_file is not None and settings_file.model_error:
+        raise UserError(settings_file.model_error)
     if not model_id:
         raise UserError("no model given: use -m MODEL (see `wgp models`)")
     family, spec = host.model(model_id)
+    # Which model the weights are decides the defaults, so it comes before the profile and the request
+    # (the family reads only the folder's JSON configs; images are probed later, by its check).
+    model_path = _weights_arg(opts.model_path)
+    location = model_path or (runtime.get("model_paths", {}) or {}).get(spec.id)
+    spec, weights_warnings = match_weights(family, spec, location)
+    if spec.id != model_id and not model_path:
+        model_path = location  # config model_paths names the id asked for, not the one it became
     profile = resolve_profile(family, spec, opts.profile, runtime.get("profiles_dir"))
     given_plan = dict(opts.plan_options)
     for name, option in host.registry.plan_options.items():
@@ -61,17 +73,23 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
             given_plan[name] = recorded_plan[name]
     # How to load comes before the request: a bad flag is reported before any file is probed.
     plan = LoadPlan(
-        weights=_weights_arg(opts.model_path),
+        weights=model_path,
         device=_device(opts.device or runtime.get("device", "auto")),
         options=plan_options(host, runtime, family, spec, given_plan, profile.plan if profile else {}),
+        # This machine's cache folder, for door checks that read it (MagCache calibrations);
+        # the worker that loads sets its own.
+        cache_dir=runtime.get("cache_dir"),
     )
     flags = {k: v for k, v in opts.params.items() if v is not None}
+    resolution: dict[str, int] = {}
     if opts.resolution:
         if "width" in flags or "height" in flags:
             raise UserError("use either --resolution or --width/--height, not both")
-        flags["width"], flags["height"] = parse_resolution(opts.resolution)
+        resolution = dict(zip(("width", "height"), parse_resolution(opts.resolution)))
+        flags.update(resolution)
     plan_warnings = list(family.check_plan(spec, plan) or []) if family.check_plan else []
     flags.update(parse_set(opts.set_items))
+    settings, settings_adapters, settings_warnings = _split_settings(host, spec, settings, settings_file, opts.settings)
     try:
         request, warnings = assemble_request(
             family,
@@ -83,6 +101,9 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
             flags=flags,
         )
     except ParameterError as exc:
+        if exc.param in resolution and flags.get(exc.param) == resolution[exc.param]:
+            # The user typed --resolution, not --width/--height: the message names what they typed.
+            raise ParameterError("--resolution", f"{exc.param} {exc.rule}") from None
         raise ParameterError(_flag_for(exc.param), exc.rule) from None
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
@@ -96,7 +117,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
     for name in writers:
         host.writer(name)  # unknown writer: an error before the job runs
     template = str(runtime["filename_template"])
-    check_template(template)
+    check_template(template, f"config filename_template, {runtime.origin('filename_template')}")
     writer_options = {key: runtime.get(key) for key in WRITER_OPTION_KEYS}
     writer_options.update({k: v for k, v in opts.writer_options.items() if v is not None})
     output_dir = Path(opts.output_dir).expanduser().resolve() if opts.output_dir else runtime.output_dir
@@ -104,7 +125,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         raise UserError(f"output dir {output_dir} exists and is not a folder")
     # A profile's adapter options (a distillation LoRA) apply unless the flag is given.
     given_adapters = {k: v for k, v in opts.adapter_options.items() if v not in (None, (), False)}
-    adapter_options = {**runtime.config, **opts.adapter_options, **(dict(profile.adapters) if profile else {}),
+    adapter_options = {**runtime.config, **settings_adapters, **opts.adapter_options, **(dict(profile.adapters) if profile else {}),
                        **given_adapters, "family": family.name, "spec": spec}
     adapters = {**recorded_adapters, **resolve_adapters(host, request, adapter_options)}
     job = Job(
@@ -120,7 +141,37 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         plan=plan,
         profile=profile.name if profile else None,
     )
-    return job, plan_warnings + warnings
+    return job, weights_warnings + plan_warnings + settings_warnings + warnings
+
+
+def _split_settings(host: PluginHost, spec: Any, settings: Mapping[str, Any], settings_file: SettingsFile | None,
+                    path: str | None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """A settings file's parameters, the values of the keys adapters claim (``Adapter.settings_keys``:
+    WanGP's ``activated_loras`` go to the LoRA adapter), and the warning naming the keys of a WanGP
+    file that nothing takes, which are dropped: everything else is refused by the assembly."""
+    claimed = {key for adapter_class in host.registry.adapters.values() for key in getattr(adapter_class, "settings_keys", ())}
+    params = {k: v for k, v in settings.items() if k not in claimed}
+    adapters = {k: v for k, v in settings.items() if k in claimed}
+    if settings_file is None or not settings_file.wangp:
+        return params, adapters, []
+    ignored = sorted(k for k in params if spec.param(k) is None)
+    if not ignored:
+        return params, adapters, []
+    return ({k: v for k, v in params.items() if k not in ignored}, adapters,
+            [f"settings file {path}: ignored WanGP-only keys: {', '.join(ignored)}"])
+
+
+def match_weights(family: Any, spec: Any, location: str | None) -> tuple[Any, list[str]]:
+    """The model the weights at ``location`` are (``ModelFamily.match_weights``), and the warning
+    that says so when it is not the one asked for: its defaults, not the asked one's, then apply."""
+    if family.match_weights is None or not location:
+        return spec, []
+    matched = family.match_weights(spec, str(location))
+    if matched.id == spec.id:
+        return spec, []
+    if matched not in family.models:
+        raise RuntimeError(f"family {family.name}: match_weights gave {matched.id!r}, which is not one of its models")
+    return matched, [f"the weights at {location} are {matched.id}: running as {matched.id}, with its defaults"]
 
 
 def plan_options(
@@ -157,7 +208,7 @@ def plan_options(
             else:
                 values[name] = option.param.validate(value)
                 if option.param.type in MEDIA_TYPES and values[name] is not None:
-                    values[name] = media_path(name, values[name])
+                    values[name] = media_path(name, values[name], option.param.type)
         except ParameterError as exc:
             raise ParameterError(flag, exc.rule) from None
     return values

@@ -22,11 +22,12 @@ __version__ = "0.1.0"
 
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
-    **dict.fromkeys(("JOB_STATES", "MAX_SEED", "METADATA_MODES", "PROGRESS_MODES", "SCHEMA_VERSION"), "constants"),
+    **dict.fromkeys(("CAPABILITIES", "ENDED_STATES", "JOB_STATES", "MAX_SEED", "METADATA_MODES", "PRIORITY_RANGE",
+                     "PROGRESS_MODES", "SCHEMA_VERSION", "WAITING_STATES"), "constants"),
     **dict.fromkeys(("JobCancelled", "ParameterError", "QueueOperationNotSupported", "UserError"), "errors"),
     **dict.fromkeys(("PROJECT_NAME", "hookimpl", "hookspec"), "hookspecs"),
     **dict.fromkeys(("Host", "JobOptions"), "host"),
-    **dict.fromkeys(("JobRecord", "QueueBackend"), "queue"),
+    **dict.fromkeys(("JobExecutor", "JobRecord", "QueueBackend", "WorkerService"), "queue"),
     **dict.fromkeys((
         "SEED_PARAM", "Adapter", "AdapterOption", "Artifact", "AudioTrack", "CancelToken", "GenerationContext",
         "GenerationRequest", "GenerationResult", "LoadPlan", "LoadedModel", "ModelFamily", "ModelSpec",
@@ -52,11 +53,21 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .constants import JOB_STATES, MAX_SEED, METADATA_MODES, PROGRESS_MODES, SCHEMA_VERSION
+    from .constants import (
+        CAPABILITIES,
+        ENDED_STATES,
+        JOB_STATES,
+        MAX_SEED,
+        METADATA_MODES,
+        PRIORITY_RANGE,
+        PROGRESS_MODES,
+        SCHEMA_VERSION,
+        WAITING_STATES,
+    )
     from .errors import JobCancelled, ParameterError, QueueOperationNotSupported, UserError
     from .hookspecs import PROJECT_NAME, hookimpl, hookspec
     from .host import Host, JobOptions
-    from .queue import JobRecord, QueueBackend
+    from .queue import JobExecutor, JobRecord, QueueBackend, WorkerService
     from .types import (
         SEED_PARAM,
         Adapter,

@@ -15,3 +15,26 @@ PROGRESS_MODES = ("auto", "console", "jsonl", "none")
 
 #: Every state a queued job can be in.
 JOB_STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+#: States of jobs waiting to run (``interrupted``: its worker died, a retry is due).
+WAITING_STATES = ("queued", "interrupted")
+#: States of jobs that ended.
+ENDED_STATES = ("finished", "failed", "cancelled")
+
+#: Job priorities every queue backend stores: SQLite's (and most stores') 64-bit integers.
+PRIORITY_RANGE = (-(2**63), 2**63 - 1)
+
+#: The capability strings a ``ModelSpec`` lists, with what each means: what a model takes and
+#: makes.  ``wgp models`` shows them; tools choose models by them.  A new one is added here.
+CAPABILITIES = {
+    "text-to-video": "makes a video from a prompt",
+    "image-to-video": "makes a video that starts from an image (image_start)",
+    "first-last-frame-to-video": "makes a video from a first and a last image (image_start, image_end)",
+    "text-to-image": "makes images from a prompt",
+    "image-editing": "makes an image from an input image and an instruction",
+    "text-to-audio": "makes audio from a prompt",
+    "video-in": "takes a video as input",
+    "mask-in": "takes a mask image as input",
+    "video-matting": "separates a video's subject from its background",
+    "audio-out": "its result carries audio tracks",
+    "mattes-out": "its result carries alpha mattes",
+}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .types import Adapter, ModelFamily, ModelSpec
+    from .types import Adapter, GenerationRequest, LoadPlan, ModelFamily, ModelSpec
 
 
 @dataclass
@@ -76,6 +76,16 @@ class Host(ABC):
     @abstractmethod
     def adapter(self, name: str) -> Adapter:
         """The process-wide instance of a registered adapter (adapters keep caches between jobs)."""
+
+    @abstractmethod
+    def prepare_job(self, options: JobOptions, *, config_file: str | None = None) -> tuple[GenerationRequest, LoadPlan, list[str]]:
+        """Validate ``options`` exactly as ``wgp run`` does and return, without running anything,
+        the request and the load plan as this machine's worker would load it (weights resolved
+        through config ``model_paths``, ``cache_dir`` set), with the door's warnings.
+
+        For commands that load a model themselves (``wgp calibrate``).  Bad input raises
+        :class:`~wgp_hookspecs.UserError`.
+        """
 
     @abstractmethod
     def run_job(

@@ -107,6 +107,9 @@ class Param:
             raise ParameterError(self.name, f"{self.rule_text()} (got {value}; {self.nearest_text(value)})")
         if self.type == "str" and "\x00" in value:
             raise ParameterError(self.name, "must not contain NUL characters")
+        if self.required and isinstance(value, str) and not value.strip():
+            # A model that needs a prompt gets noise from an empty one, after minutes of work.
+            raise ParameterError(self.name, f"must not be empty ({self.help})" if self.help else "must not be empty")
         return value
 
     def rule_text(self) -> str:
@@ -210,7 +213,8 @@ class LoadPlan:
     device: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
     #: A folder the family may keep caches in on this machine (compile caches, calibration
-    #: data); set by the worker that loads, so it is neither recorded nor part of :meth:`key`.
+    #: data); set by the host (at the door the submitting machine's, when loading the worker's),
+    #: so it is neither recorded nor part of :meth:`key`.
     cache_dir: str | None = None
 
     def option(self, name: str, default: Any = None) -> Any:
@@ -336,6 +340,19 @@ class ModelFamily:
     check_plan: Callable[[ModelSpec, LoadPlan], list[str]] | None = None
     #: Named bundles of parameters and levers (``wgp profiles``, ``--profile NAME``).
     profiles: tuple[Profile, ...] = ()
+    #: ``match_weights(spec, location)``: which of the family's models the weights at
+    #: ``location`` (``--model-path`` or config ``model_paths``: a folder or a repo id) are,
+    #: read from their configs at the door, before the request takes its defaults: ``spec``
+    #: itself, another model of the family (a versioned checkpoint given to a generic id, whose
+    #: defaults then apply), or :class:`UserError` for weights of another model.  Torch-free;
+    #: weights it cannot read (a repo not in the local cache) give ``spec`` back, and ``load``
+    #: checks them when they arrive.
+    match_weights: Callable[[ModelSpec, str], ModelSpec] | None = None
+    #: ``fit_size(spec, params, given)``: size a validated request from its inputs at the door (an
+    #: image-to-video output follows its start image): returns the changed parameters (validated
+    #: again by the schema) and warnings (what will be cropped).  ``given`` names the parameters
+    #: the user set (:attr:`GenerationRequest.given`); the others are defaults it may change.
+    fit_size: Callable[[ModelSpec, Mapping[str, Any], frozenset[str]], tuple[Mapping[str, Any], list[str]]] | None = None
 
 
 # --------------------------------------------------------------------------- requests
@@ -346,10 +363,14 @@ class GenerationRequest:
     """A validated request: the model id and every parameter, seed resolved.
 
     Treat it as immutable: it is the frozen core of a job and is replayed as-is.
+    ``given`` names the parameters the user set (flags, ``--set``, ``--resolution``, a
+    ``--settings`` file, a ``--profile``); the others are the model's or the config's
+    defaults, which a family's ``fit_size`` may change (a size that follows an image).
     """
 
     model: str
     params: Mapping[str, Any]
+    given: frozenset[str] = frozenset()
 
     @property
     def prompt(self) -> str:
@@ -364,13 +385,18 @@ class GenerationRequest:
         return default if value is None else value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "model": self.model, "params": dict(self.params)}
+        return {"schema": SCHEMA_VERSION, "model": self.model, "params": dict(self.params), "given": sorted(self.given)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationRequest:
+        """The inverse of :meth:`to_dict`; a request queued before ``given`` existed has none
+        (it was sized at its door already, so nothing depends on it afterwards)."""
         if not isinstance(data, Mapping) or "model" not in data or not isinstance(data.get("params"), Mapping):
             raise UserError("a request needs 'model' and a 'params' object")
-        return cls(model=str(data["model"]), params=dict(data["params"]))
+        given = data.get("given") or ()
+        if not isinstance(given, (list, tuple)) or not all(isinstance(name, str) for name in given):
+            raise UserError("a request's 'given' must be a list of parameter names")
+        return cls(model=str(data["model"]), params=dict(data["params"]), given=frozenset(given))
 
 
 class CancelToken:
@@ -654,6 +680,9 @@ class Adapter(ABC):
     description: ClassVar[str] = ""
     #: Options this adapter adds to ``wgp run`` / ``wgp queue add``.
     options: ClassVar[tuple[AdapterOption, ...]] = ()
+    #: Settings-file keys this adapter takes (WanGP's ``activated_loras``): a ``--settings``
+    #: file's value for one reaches ``resolve`` in ``options`` under that name, not the request.
+    settings_keys: ClassVar[tuple[str, ...]] = ()
 
     def resolve(self, request: GenerationRequest, options: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Return this adapter's payload for the job, or None when it is not used."""

@@ -1,9 +1,9 @@
 """The ``wgp`` command line, as a package.
 
 ``wgp_host.cli`` holds the root group and wiring; each command lives in its own
-module (``run``, ``info``, ``config``, ``queue``) and imports only click and
-:mod:`.common`/:mod:`.options`, never this module, so there are no import
-cycles.  Importing the package is cheap: command bodies import the runner,
+module (``run``, ``info``, ``config``, ``queue``, ``plugin``) and imports only click and
+:mod:`.common`/:mod:`.options` (``plugin`` also :mod:`wgp_host.scaffold`, for its list of
+kinds), never this module, so there are no import cycles.  Importing the package is cheap: command bodies import the runner,
 PyAV or plugins when they run.  Plugin commands come from ``wgp.commands``
 entry points (:mod:`.lazy`), listed from metadata, so ``wgp --help`` imports no
 plugin module and never torch.  Every error the user can fix is one line on
@@ -12,7 +12,6 @@ stderr and exit status 2; a cancelled job exits with 130.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -31,6 +30,7 @@ BUILTINS = {
     "config": ("config", "config", "Show the effective configuration and where it lives."),
     "inspect": ("info", "inspect", "Print the generation record embedded in FILE or in its JSON sidecar."),
     "models": ("info", "models", "List model ids with their family, capabilities, defaults and constraints."),
+    "plugin": ("plugin", "plugin", "Create a plugin project from a template: wgp plugin new NAME --kind KIND."),
     "plugins": ("info", "plugins", "List installed plugins, their hooks, their commands and their status."),
     "profiles": ("info", "profiles", "List the profiles (--profile NAME) of every model, or of MODEL: what each sets and its source."),
     "queue": ("queue", "queue", "Persistent job queue: add jobs, run a worker that keeps models loaded, control it."),
@@ -85,7 +85,9 @@ class WgpGroup(click.Group):
             try:
                 cmd = entry.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin command is one line, never a traceback
-                raise UserError(f"command {cmd_name!r} of {entry.distribution} failed to load: {type(exc).__name__}: {exc}") from None
+                from ..failure import failure_text
+
+                raise UserError(f"command {cmd_name!r} of {entry.distribution} failed to load: {failure_text(exc)}") from None
             self.add_command(cmd, cmd_name)
             return cmd
         # Commands registered through the register_commands hook need the plugins loaded.
@@ -130,9 +132,11 @@ class WgpGroup(click.Group):
         except BrokenPipeError:
             sys.exit(EXIT_FAILED)
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback (WGP_DEBUG shows it)
-            if os.environ.get("WGP_DEBUG"):
+            from ..failure import debug, failure_text
+
+            if debug():
                 raise
-            print(f"wgp: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"wgp: error: {failure_text(exc)}", file=sys.stderr)
             sys.exit(EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -23,6 +23,8 @@ PROGRESS_OPTION = click.option(
 )
 EVENTS_OPTION = click.option("--events", "events_file", type=click.Path(dir_okay=False), help="Append JSONL events to FILE.")
 METADATA_OPTION = click.option("--metadata-mode", type=click.Choice(METADATA_MODES), help="Where the generation record goes.")
+SWEEP_OPTION = click.option("--sweep", "sweeps", multiple=True, metavar="KEY=VALUES",
+                            help="One job per value: KEY=A..B (integers) or KEY=V1,V2,...; repeatable (every combination); one batch.")
 
 #: Flags whose values are schema parameters (flag dest -> parameter name).
 FLAG_PARAMS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "frames", "fps", "image_start", "image_end")
@@ -30,6 +32,8 @@ FLAG_PARAMS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width"
 
 def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The flags shared by `wgp run` and `wgp queue add` (plugins add theirs on top)."""
+    from ..defaults.video import CRF_RANGE
+
     options = [
         click.option("-m", "--model", "model", metavar="MODEL", help="Model id (see `wgp models`)."),
         click.option("--profile", metavar="NAME", help="Named bundle of parameters and levers (see `wgp profiles MODEL`)."),
@@ -51,7 +55,7 @@ def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--output-dir", type=click.Path(file_okay=False), help="Where outputs go (default: config output_dir)."),
         click.option("--writer", "writers", multiple=True, metavar="NAME", help="Writer to run; repeatable (default: config writers)."),
         METADATA_OPTION,
-        click.option("--crf", type=click.IntRange(0, 51), help="Quality for h264/h265 (lower is better)."),
+        click.option("--crf", type=click.IntRange(*CRF_RANGE), help="Quality for h264/h265 (lower is better)."),
         click.option("--model-path", metavar="DIR_OR_REPO", help="Weights folder or repo id overriding the default."),
         click.option("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps."),
     ]

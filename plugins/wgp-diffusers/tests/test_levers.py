@@ -189,7 +189,7 @@ def test_plain_runs_are_recorded_as_bit_reproducible(make_wgp_host, wgp_cli, fol
     (["--attention", "flash"], "--attention flash runs on CUDA only"),
     (["--cache", "fbcache", "--cache-option", "nope=1"], "--cache-option nope: not an option of fbcache"),
     (["--cache-option", "threshold=1"], "--cache-option needs a cache"),
-    (["--cache", "magcache"], "magcache needs per-model magnitude ratios"),
+    (["--cache", "magcache"], "has no MagCache calibration on this machine; run `wgp calibrate third-video"),
     (["--cache", "warp"], "'warp' is not one of"),
     (["--quantize", "nf4"], "--quantize nf4 needs CUDA"),
     (["--quantize-text-encoder", "fp8"], "--quantize-text-encoder fp8 needs CUDA"),

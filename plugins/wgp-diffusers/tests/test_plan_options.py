@@ -15,7 +15,8 @@ T2V = "wan2.1-t2v-1.3b"
 #: Every plan option at its default.
 LEVERS_OFF = {"dtype": "auto", "offload": "none", "vae_tiling": None, "cache": "none", "cache_options": [],
               "attention": "auto", "compile": "none", "storage_dtype": "none", "quantize": "none",
-              "quantize_text_encoder": "none", "transformer_file": None}
+              "quantize_text_encoder": "none", "transformer_file": None,
+              "offload_blocks": 1, "offload_stream": None, "offload_disk": None, "offload_low_cpu_memory": False, "max_memory": None}
 SMALL = ["--resolution", "32x32", "--frames", "5", "--steps", "1", "--seed", "3"]
 
 
@@ -25,11 +26,13 @@ def test_registered_once_by_the_diffusers_plugin(wgp_cli):
     assert plugins["diffusers"]["distribution"] == "wgp-diffusers"
     help_lines = [line.split()[0] for line in wgp_cli("run", "--help").output.splitlines() if line.strip().startswith("--")]
     for flag in ("--dtype", "--offload", "--vae-tiling", "--cache", "--cache-option", "--attention", "--compile",
-                 "--storage-dtype", "--quantize", "--quantize-text-encoder", "--transformer-file"):
+                 "--storage-dtype", "--quantize", "--quantize-text-encoder", "--transformer-file", "--offload-blocks",
+                 "--offload-stream", "--offload-disk", "--offload-low-cpu-memory", "--max-memory"):
         assert help_lines.count(flag) == 1, flag
     assert {option.name for option in PLAN_OPTIONS} == {
         "dtype", "offload", "vae_tiling", "cache", "cache_options", "attention", "compile", "storage_dtype",
-        "quantize", "quantize_text_encoder", "transformer_file"}
+        "quantize", "quantize_text_encoder", "transformer_file", "offload_blocks", "offload_stream", "offload_disk",
+        "offload_low_cpu_memory", "max_memory"}
 
 
 @pytest.mark.parametrize("entry_point", ["wan", "flux", "ltx"])

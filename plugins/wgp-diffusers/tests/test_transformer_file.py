@@ -31,24 +31,10 @@ def state(folder):
 
 @pytest.fixture(scope="module")
 def gguf_file(state, tmp_path_factory):
-    """The tiny transformer as a GGUF: Q8_0 where a row is whole 32-value blocks, F32 elsewhere
-    (the layout of the community GGUF conversions)."""
-    import gguf
+    """The tiny transformer as a GGUF: Q8_0 where a row is whole 32-value blocks, F32 elsewhere."""
+    from wgp_diffusers.tiny import save_gguf
 
-    path = tmp_path_factory.mktemp("gguf") / "transformer-Q8_0.gguf"
-    writer = gguf.GGUFWriter(str(path), "wan")
-    for name, tensor in state.items():
-        array = tensor.float().numpy()
-        if array.ndim == 2 and array.shape[-1] % 32 == 0:
-            writer.add_tensor(name, gguf.quants.quantize(array, gguf.GGMLQuantizationType.Q8_0),
-                              raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        else:
-            writer.add_tensor(name, array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    return save_gguf(state, tmp_path_factory.mktemp("gguf") / "transformer-Q8_0.gguf")
 
 
 def frames_of(model) -> np.ndarray:

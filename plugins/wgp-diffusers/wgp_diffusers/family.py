@@ -23,8 +23,9 @@ subclasses it and says only what differs::
 
 :func:`define_family` and :func:`deferred` keep a family's registration free
 of torch; :func:`standard_kwargs` is the part of a pipeline call every family
-builds the same way; the request checks a family runs before loading
-(:func:`image_size`, :func:`aspect_warning`) are here too.  Importing this module is cheap (no
+builds the same way; the request check a family runs before loading
+(:func:`image_size`) is here too, and :func:`define_family` sizes requests from their images
+(:mod:`wgp_diffusers.sizing`).  Importing this module is cheap (no
 torch, diffusers or PIL), so a family's registration code may import it.
 """
 
@@ -50,12 +51,9 @@ from wgp_hookspecs import (
     resolve_seed,
 )
 
-from . import diffusion, levers, planner
+from . import diffusion, levers, planner, sizing
+from .dtypes import ANY_DTYPE
 from .options import OPTION_GROUP
-
-#: How far (relative) an image's aspect ratio may be from the output's before a warning.
-ASPECT_TOLERANCE = 0.1
-
 
 class DiffusersModel:
     """A loaded diffusers pipeline, kept in the runner's cache between jobs.
@@ -80,6 +78,17 @@ class DiffusersModel:
     text_encoders: ClassVar[tuple[str, ...]] = ("text_encoder", "text_encoder_2")
     #: With VAE tiling on auto, outputs larger than this many pixels are decoded in tiles.
     auto_tiling_pixels: ClassVar[int] = diffusion.AUTO_TILING_PIXELS
+    #: The dtypes this family is known to run right in (``bf16``, ``fp16``, ``fp32``): ``--dtype auto``
+    #: chooses among them (float32 where the device has none), an explicit other one is warned
+    #: about.  Undeclared: any, as before families declared theirs.
+    safe_dtypes: ClassVar[tuple[str, ...]] = ANY_DTYPE
+    #: The tokenizer whose limit (``max_sequence_length``) cuts long prompts: its cuts are reported
+    #: (:meth:`prompt_warnings`); None reports nothing.
+    prompt_tokenizer: ClassVar[str | None] = "tokenizer"
+    #: Whether the images of :attr:`image_arguments` are centre-cropped to the output's aspect ratio and
+    #: resized to it (:func:`~wgp_diffusers.sizing.prepare_image`); False where the pipeline takes an
+    #: image at its own size (FLUX Kontext's reference).
+    crop_images: ClassVar[bool] = True
 
     def __init__(self, spec: ModelSpec, plan: LoadPlan, pipe: Any, device: str, warnings: list[str] | None = None) -> None:
         self.spec = spec
@@ -99,6 +108,8 @@ class DiffusersModel:
         #: The pipeline of the generation in progress (step caches follow its timestep).
         self.running_pipe: Any = pipe
         self._prompt_cache: collections.OrderedDict[Any, dict[str, Any]] = collections.OrderedDict()
+        #: The step count calibrated MagCache is set up for (see :func:`~wgp_diffusers.levers.apply_calibrated_magcache`).
+        self.magcache_steps: int | None = None
 
     # ----------------------------------------------------------------- family hooks
 
@@ -118,6 +129,27 @@ class DiffusersModel:
 
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
+
+    def prompt_warnings(self, pipe: Any, kwargs: Mapping[str, Any]) -> list[str]:
+        """A warning for each prompt of the call longer than the text encoder takes: the pipeline
+        would cut it silently (diffusers only logs), so the job says how many tokens were cut."""
+        tokenizer = getattr(pipe, self.prompt_tokenizer, None) if self.prompt_tokenizer else None
+        if tokenizer is None:
+            return []
+        limit = kwargs.get("max_sequence_length")
+        if limit is None:  # the call leaves it to the pipeline's own default
+            limit = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+            limit = None if limit is None else limit.default
+        if not isinstance(limit, int):
+            return []
+        out = []
+        for name in ("prompt", "negative_prompt"):
+            text = kwargs.get(name)
+            cut = diffusion.tokens_cut(tokenizer, text, limit) if isinstance(text, str) else 0
+            if cut:
+                out.append(f"{name} is {cut + limit} tokens but the text encoder takes {limit} (max_sequence_length): "
+                           f"its last {cut} tokens are cut")
+        return out
 
     def encodes_negative(self, kwargs: Mapping[str, Any]) -> bool:
         """Whether the pipeline call ``kwargs`` encodes a negative prompt too (classifier-free
@@ -164,13 +196,15 @@ class DiffusersModel:
         Everything that can be refused (device, offload, dtype, missing or
         pickled weights) is refused before a weight is read.
         """
-        warnings = diffusion.validate_plan(plan)
+        warnings = diffusion.validate_plan(plan, cls.safe_dtypes)
         device = diffusion.resolve_device(plan.device)
         warnings += levers.check_levers(plan, device)
-        dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device)
+        dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device, cls.safe_dtypes)
         location = diffusion.resolve_weights(plan.weights or spec.weights)
         dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
         pipeline_class = cls.pipeline_class(spec)
+        if levers.uses_calibration(plan):  # the ratios belong to these exact weights
+            levers.check_calibration(plan, spec.id, diffusion.weights_revision(location), pipeline_class.load_config(location))
         quantization = levers.quantization_config(plan, pipeline_class, location, cls.text_encoders)
         extra = {"quantization_config": quantization} if quantization is not None else {}
         transformer = levers.load_transformer_file(plan, pipeline_class, location, dtype)
@@ -181,11 +215,22 @@ class DiffusersModel:
         # Storage casting before placement, so offloaded copies are stored small too.
         levers.apply_storage_dtype(pipe, plan, dtype)
         decision = None
+        quantized_encoders: list[str] = []
         if plan.option("offload") == "auto":
             # The weights are in RAM, not yet on the device: measured, planned, then placed.
-            decision = planner.plan_offload(planner.component_sizes(pipe), planner.measure_memory(device))
+            decision = planner.plan_offload(
+                planner.component_sizes(pipe),
+                planner.cap_memory(planner.measure_memory(device), planner.parse_size(plan.option("max_memory")) if plan.option("max_memory") else None),
+                allow_text_encoder_quantization=plan.option("quantize_text_encoder") == "auto",
+                # int8 weight-only: one byte per weight instead of the dtype's
+                text_encoder_quantized_ratio=min(1.0, 1 / torch_dtype_bytes(dtype)),
+                blocks_per_group=int(plan.option("offload_blocks", 1)),
+                streams=plan.option("offload_stream"),
+            )
             plan = dataclasses.replace(plan, options={**plan.options, "offload": decision.mode})
             warnings.append(f"offload auto: {decision.reason}")
+            if decision.quantize_text_encoder:
+                quantized_encoders = levers.quantize_text_encoders(pipe, cls.text_encoders)
         diffusion.apply_offload(pipe, plan, device)
         model = cls(spec, plan, pipe, device, warnings)
         levers.apply_levers(pipe, plan, lambda: model.running_pipe)
@@ -193,6 +238,8 @@ class DiffusersModel:
         model.load_report = levers.lever_report(plan)
         if decision is not None:
             model.load_report["offload_auto"] = decision.to_dict()
+        if plan.option("quantize_text_encoder") == "auto":
+            model.load_report["quantize_text_encoder_applied"] = levers.AUTO_TEXT_ENCODER_QUANTIZE if quantized_encoders else "none"
         return model
 
     def pipeline_for(self, with_image: bool) -> Any:
@@ -226,19 +273,28 @@ class DiffusersModel:
         self.warnings.clear()
         params = {**self.spec.defaults(), **{k: v for k, v in request.params.items() if v is not None}}
         seed = resolve_seed(params.get("seed"))
-        images = diffusion.load_images(params, self.image_arguments)
+        images = diffusion.load_images(params, self.image_arguments, fit=self.crop_images)
+        cropped = sizing.crops(params, self.image_arguments) if images and self.crop_images else {}
         pipe = self.pipeline_for(bool(images))
         self.running_pipe = pipe
+        interpolated = levers.apply_calibrated_magcache(self, int(params["steps"]))
+        if interpolated:
+            context.warn(interpolated)
         levers.reset_caches(pipe)
         self.prepare(pipe, params)
         tiled = diffusion.apply_vae_tiling(pipe, self.plan.option("vae_tiling"), params["width"], params["height"], self.auto_tiling_pixels)
+        kwargs = self.pipeline_kwargs(params, images)
+        for warning in self.prompt_warnings(pipe, kwargs):
+            context.warn(warning)
         output = pipe(
-            **self.reuse_prompt_embeddings(pipe, self.pipeline_kwargs(params, images), context),
+            **self.reuse_prompt_embeddings(pipe, kwargs, context),
             generator=diffusion.seeded_generator(seed, self.device),
             callback_on_step_end=diffusion.step_callback(context, int(params["steps"])),
         )
         result = self.result(output, params)
         result.metadata.update({"seed": int(seed), "pipeline": type(pipe).__name__, "vae_tiling": tiled})
+        if cropped:
+            result.metadata["image_crops"] = cropped
         return result
 
     def result(self, output: Any, params: Mapping[str, Any]) -> GenerationResult:
@@ -262,6 +318,13 @@ class DiffusersModel:
 
 #: The call arguments the text-encoder outputs depend on (besides guidance on/off): the cache key.
 _PROMPT_ARGUMENTS = ("prompt", "negative_prompt", "max_sequence_length", "num_images_per_prompt", "num_videos_per_prompt")
+
+
+def torch_dtype_bytes(dtype: Any) -> int:
+    """Bytes per element of a torch dtype (``torch.float32`` -> 4), or of the ``default`` of a per-component dtype map."""
+    if isinstance(dtype, Mapping):
+        dtype = dtype.get("default")
+    return int(getattr(dtype, "itemsize", 4))
 
 
 def _text_encoder_adapted(pipe: Any) -> bool:
@@ -314,6 +377,7 @@ def define_family(
     check: Callable[[ModelSpec, Mapping[str, Any]], list[str]] | None = None,
     description: str = "",
     profiles: tuple[Profile, ...] = (),
+    match_weights: Callable[[ModelSpec, str], ModelSpec] | None = None,
 ) -> ModelFamily:
     """The :class:`ModelFamily` of a diffusers family laid out like wgp-wan, wgp-flux and wgp-ltx.
 
@@ -323,6 +387,8 @@ def define_family(
     plan options of :data:`OPTION_GROUP` (``--dtype``, ``--offload``,
     ``--vae-tiling`` and the levers), which this distribution registers once for all
     of them, and the :data:`STANDARD_PROFILES` (``quality``, ``fast``) besides ``profiles``.
+    ``match_weights`` (torch-free) tells at the door which model a ``--model-path`` folder is;
+    ``fit_size`` is :func:`wgp_diffusers.sizing.fit_size` (a model's ``size_rule`` option).
     """
     return ModelFamily(
         name=name,
@@ -334,6 +400,8 @@ def define_family(
         option_groups=(OPTION_GROUP,),
         check_plan=deferred("wgp_diffusers.levers:check_plan"),
         profiles=STANDARD_PROFILES + tuple(profiles),
+        match_weights=match_weights,
+        fit_size=sizing.fit_size,
     )
 
 
@@ -384,31 +452,19 @@ def image_size(path: Any, flag: str = "image") -> tuple[int, int]:
         with Image.open(file) as image:
             image.verify()
         with Image.open(file) as image:
-            return image.size
+            width, height = image.size
+            # A phone's portrait photo is often stored landscape with an EXIF rotation, which
+            # load_image applies: the size is the one the pipeline will see.
+            if image.getexif().get(0x0112) in (5, 6, 7, 8):
+                return height, width
+            return width, height
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UserError(f"{flag}: {path} is not a readable image ({exc})") from None
 
 
-def aspect_warning(flag: str, size: tuple[int, int], params: Mapping[str, Any]) -> str | None:
-    """A warning when an image of ``size`` would be stretched to ``params``' width x height, else None."""
-    width, height = params.get("width"), params.get("height")
-    if not width or not height or not size[0] or not size[1]:
-        return None
-    image_ratio = size[0] / size[1]
-    output_ratio = float(width) / float(height)
-    if abs(image_ratio - output_ratio) / output_ratio <= ASPECT_TOLERANCE:
-        return None
-    return (
-        f"{flag} is {size[0]}x{size[1]} but the output is {width}x{height}: the image will be stretched; "
-        f"pass --width/--height with the image's aspect ratio to avoid it"
-    )
-
-
 __all__ = [
-    "ASPECT_TOLERANCE",
     "STANDARD_PROFILES",
     "DiffusersModel",
-    "aspect_warning",
     "deferred",
     "define_family",
     "image_size",

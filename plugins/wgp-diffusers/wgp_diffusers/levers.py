@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from wgp_hookspecs import LoadPlan, UserError
@@ -57,6 +58,10 @@ QUANTIZE = {
     "fp8": ("torchao", "Float8WeightOnlyConfig", True),
     "nf4": ("bitsandbytes", "nf4", True),
 }
+#: What ``--quantize-text-encoder auto`` quantizes to when the offload planner asks for it: int8
+#: weight-only runs everywhere (CPU included) and halves bf16 weights.
+AUTO_TEXT_ENCODER_QUANTIZE = "int8"
+
 #: The extra of wgp-diffusers that installs each backend.
 _EXTRAS = {"torchao": "torchao", "bitsandbytes": "bnb", "gguf": "gguf"}
 
@@ -96,17 +101,22 @@ def cache_config(name: str, options: Mapping[str, Any], callbacks: Mapping[str, 
                         f"known: {', '.join(public) or 'none'}")
     values = {**CACHE_DEFAULTS.get(name, {}), **options}
     values.update({k: v for k, v in (callbacks or {}).items() if k in fields})
-    if name == "magcache" and not values.get("mag_ratios"):
-        raise UserError("magcache needs per-model magnitude ratios: pass --cache-option mag_ratios=[...] "
-                        "(with num_inference_steps=N matching --steps); wgp cannot calibrate them yet")
+    if name == "magcache" and not values.get("mag_ratios") and not values.get("calibrate"):
+        raise UserError(f"magcache needs per-model magnitude ratios: {CALIBRATE_HINT}")
     try:
         return config_class(**values)
     except (TypeError, ValueError) as exc:
         raise UserError(f"--cache {name}: {exc}") from None
 
 
+#: How a user gets MagCache ratios (the one place that says it).
+CALIBRATE_HINT = ("run `wgp calibrate MODEL --steps N` once (the ratios are stored and used by later runs), "
+                  "or pass --cache-option mag_ratios=[...]")
+
+
 def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
-    """At the door (``ModelFamily.check_plan``): the step cache and its options make a valid config.
+    """At the door (``ModelFamily.check_plan``): the step cache and its options make a valid config,
+    and MagCache without ratios has a stored calibration for the model (on this machine).
 
     Imports diffusers (and so torch) only when a cache is asked for.
     """
@@ -114,9 +124,41 @@ def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
     if cache == "none" and plan.option("cache_options"):
         raise UserError("--cache-option needs a cache: pass --cache NAME")
     if cache != "none":
-        cache_config(cache, cache_options(plan), {"current_timestep_callback": lambda: None})
+        options = cache_options(plan)
+        if uses_calibration(plan):
+            if spec is not None and plan.cache_dir and not calibrations(plan.cache_dir, spec.id, any_revision=True):
+                raise UserError(f"magcache: {spec.id} has no MagCache calibration on this machine; "
+                                + CALIBRATE_HINT.replace("MODEL", spec.id))
+            options = {**options, "mag_ratios": [1.0]}  # validate the other options; the ratios come at run time
+        cache_config(cache, options, {"current_timestep_callback": lambda: None})
     check_transformer_file(plan)
+    check_offload_options(plan)
     return []
+
+
+#: Options that shape ``--offload group`` (and the group plans ``--offload auto`` may choose).
+GROUP_OFFLOAD_OPTIONS = {"offload_blocks": ("--offload-blocks", 1), "offload_stream": ("--offload-stream", None),
+                         "offload_disk": ("--offload-disk", None), "offload_low_cpu_memory": ("--offload-low-cpu-memory", False)}
+
+
+def check_offload_options(plan: LoadPlan) -> None:
+    """The offload options fit the offload mode: group options need ``group`` or ``auto``,
+    ``--max-memory`` and ``--quantize-text-encoder auto`` need ``auto``."""
+    from .planner import parse_size
+
+    offload = plan.option("offload", "none")
+    for name, (flag, default) in GROUP_OFFLOAD_OPTIONS.items():
+        if plan.option(name, default) != default and offload not in ("group", "auto"):
+            raise UserError(f"{flag} shapes group offload; use it with --offload group or auto (not {offload})")
+    if plan.option("max_memory") is not None:
+        if offload != "auto":
+            raise UserError(f"--max-memory is the budget of --offload auto; use it with --offload auto (not {offload})")
+        try:
+            parse_size(plan.option("max_memory"))
+        except ValueError as exc:
+            raise UserError(f"--max-memory: {exc}") from None
+    if plan.option("quantize_text_encoder") == "auto" and offload != "auto":
+        raise UserError(f"--quantize-text-encoder auto lets --offload auto decide; use it with --offload auto (not {offload})")
 
 
 def check_transformer_file(plan: LoadPlan) -> dict[str, Any] | None:
@@ -212,7 +254,10 @@ def check_levers(plan: LoadPlan, device: str) -> list[str]:
         except RuntimeError as exc:  # the missing package, named by diffusers
             raise UserError(f"--attention {attention}: {exc}") from None
     _check_quantize("--quantize", plan.option("quantize", "none"), kind)
-    _check_quantize("--quantize-text-encoder", plan.option("quantize_text_encoder", "none"), kind)
+    _check_quantize("--quantize-text-encoder", AUTO_TEXT_ENCODER_QUANTIZE if plan.option("quantize_text_encoder") == "auto"
+                    else plan.option("quantize_text_encoder", "none"), kind)
+    if plan.option("offload_stream") and kind != "cuda":
+        raise UserError(f"--offload-stream prefetches on a CUDA stream (this plan's device is {device}); drop it")
     if plan.option("compile", "none") != "none" and kind == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
         raise UserError("--compile on a CPU needs a C++ compiler (torch inductor builds kernels); install g++ or use --compile none")
     return warnings
@@ -233,14 +278,14 @@ def quantization_config(plan: LoadPlan, pipeline_class: Any, location: str, text
     """diffusers' ``PipelineQuantizationConfig`` for ``--quantize`` (the denoisers) and
     ``--quantize-text-encoder`` (``text_encoders``, transformers models) of the pipeline at
     ``location`` (only the components its ``model_index.json`` has), or None."""
-    if QUANTIZE[plan.option("quantize", "none")] is None and QUANTIZE[plan.option("quantize_text_encoder", "none")] is None:
-        return None
+    if QUANTIZE[plan.option("quantize", "none")] is None and QUANTIZE.get(plan.option("quantize_text_encoder", "none")) is None:
+        return None  # (``auto`` is decided after loading: :func:`quantize_text_encoders`)
     index = pipeline_class.load_config(location)
     present = {name for name, value in index.items() if isinstance(value, (list, tuple)) and value and value[0]}
     mapping: dict[str, Any] = {}
     for option, names, library in (("quantize", DENOISERS, "diffusers"), ("quantize_text_encoder", text_encoders, "transformers")):
         components = [name for name in names if name in present]
-        spec = QUANTIZE[plan.option(option, "none")]
+        spec = QUANTIZE.get(plan.option(option, "none"))
         if spec is None:
             continue
         backend, what, _ = spec
@@ -259,6 +304,21 @@ def quantization_config(plan: LoadPlan, pipeline_class: Any, location: str, text
     from diffusers import PipelineQuantizationConfig
 
     return PipelineQuantizationConfig(quant_mapping=mapping)
+
+
+def quantize_text_encoders(pipe: Any, names: tuple[str, ...]) -> list[str]:
+    """Quantize the loaded text encoders in place (torchao's ``quantize_``, the call diffusers'
+    ``TorchAoConfig`` makes at load) to :data:`AUTO_TEXT_ENCODER_QUANTIZE`; returns their names."""
+    import torchao.quantization
+
+    config_class = getattr(torchao.quantization, QUANTIZE[AUTO_TEXT_ENCODER_QUANTIZE][1])
+    done = []
+    for name in names:
+        module = getattr(pipe, name, None)
+        if module is not None:
+            torchao.quantization.quantize_(module, config_class())
+            done.append(name)
+    return done
 
 
 def denoisers(pipe: Any) -> list[tuple[str, Any]]:
@@ -294,7 +354,7 @@ def apply_levers(pipe: Any, plan: LoadPlan, current_pipe: Any) -> None:
         if backend is not None:
             with _quiet_diffusers():  # its "experimental feature" notice on every load
                 module.set_attention_backend(backend)
-        if cache != "none":
+        if cache != "none" and not uses_calibration(plan):  # calibrated MagCache: per request (steps)
             config = cache_config(cache, cache_options(plan), {"current_timestep_callback": lambda: current_pipe().current_timestep})
             enable = getattr(module, "enable_cache", None)
             if enable is None:
@@ -351,3 +411,160 @@ def lever_report(plan: LoadPlan) -> dict[str, Any]:
         # reorder float operations: the same request then gives close, not equal, frames.
         "bit_reproducible": reproducible,
     }
+
+
+# --------------------------------------------------------------------------- MagCache calibration
+
+#: Under the plan's cache folder: ``magcache/<model>/<weights revision>/steps-<N>.json``.
+CALIBRATION_DIR = "magcache"
+
+
+def uses_calibration(plan: LoadPlan) -> bool:
+    """MagCache with no ``mag_ratios`` option: the ratios come from ``wgp calibrate``'s files."""
+    return plan.option("cache", "none") == "magcache" and "mag_ratios" not in cache_options(plan)
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+
+
+def calibration_file(cache_dir: str | os.PathLike[str], model_id: str, revision: str | None, steps: int) -> Path:
+    """Where the calibration of ``model_id`` at ``revision`` for ``steps`` steps is kept."""
+    return Path(cache_dir) / CALIBRATION_DIR / _safe(model_id) / _safe(revision or "unknown") / f"steps-{int(steps)}.json"
+
+
+def calibrations(cache_dir: str | os.PathLike[str], model_id: str, revision: str | None = None,
+                 any_revision: bool = False) -> dict[int, Path]:
+    """Stored calibrations of ``model_id`` by steps: of ``revision``, or of any revision."""
+    root = Path(cache_dir) / CALIBRATION_DIR / _safe(model_id)
+    folders = sorted(p for p in root.glob("*") if p.is_dir()) if any_revision else [root / _safe(revision or "unknown")]
+    found: dict[int, Path] = {}
+    for folder in folders:
+        for file in sorted(folder.glob("steps-*.json")):
+            steps = file.stem.removeprefix("steps-")
+            if steps.isdigit():
+                found.setdefault(int(steps), file)
+    return found
+
+
+def save_calibration(cache_dir: str | os.PathLike[str], model_id: str, revision: str | None, steps: int,
+                     ratios: list[float], **extra: Any) -> Path:
+    """Write a calibration atomically (temp file, then rename): a reader never sees half of one."""
+    import tempfile
+
+    target = calibration_file(cache_dir, model_id, revision, steps)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = {"model": model_id, "weights_revision": revision, "steps": int(steps), "mag_ratios": list(ratios), **extra}
+    fd, temp = tempfile.mkstemp(prefix=".wgp-tmp-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return target
+
+
+def load_calibration(plan: LoadPlan, model_id: str, revision: str | None, steps: int) -> tuple[list[float], int, Path]:
+    """The stored ratios for ``steps`` (else the nearest calibrated step count, which diffusers
+    interpolates), their step count and file; a UserError says how to calibrate when there is none."""
+    found = calibrations(plan.cache_dir, model_id, revision) if plan.cache_dir else {}
+    if not found:
+        raise UserError(f"magcache: no MagCache calibration of {model_id} for its weights ({revision or 'unknown revision'}); "
+                        + CALIBRATE_HINT.replace("MODEL", model_id))
+    nearest = min(found, key=lambda n: (abs(n - int(steps)), -n))
+    try:
+        data = json.loads(found[nearest].read_text(encoding="utf-8"))
+        ratios = [float(r) for r in data["mag_ratios"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"magcache: calibration {found[nearest]} is unreadable ({exc}); run `wgp calibrate {model_id}` again") from None
+    return ratios, nearest, found[nearest]
+
+
+def check_calibration(plan: LoadPlan, model_id: str, revision: str | None, pipe_index: Mapping[str, Any]) -> None:
+    """At load, before any weight is read: calibrated MagCache has ratios for these weights, and one denoiser."""
+    if _has_two_experts(pipe_index):
+        raise UserError("magcache calibration covers one transformer; this model has two experts: pass "
+                        "--cache-option mag_ratios=[...] or use another cache")
+    load_calibration(plan, model_id, revision, 1)
+
+
+def _has_two_experts(index: Mapping[str, Any]) -> bool:
+    entry = index.get("transformer_2")
+    return isinstance(entry, (list, tuple)) and len(entry) > 1 and bool(entry[1])
+
+
+def apply_calibrated_magcache(model: Any, steps: int) -> str | None:
+    """Before a request: MagCache on every denoiser with the stored ratios for ``steps``
+    (re-applied only when the step count changes); returns a warning when they were interpolated."""
+    plan = model.plan
+    if not uses_calibration(plan) or getattr(model, "magcache_steps", None) == int(steps):
+        return None
+    ratios, calibrated, file = load_calibration(plan, model.spec.id, model.weights_revision, steps)
+    options = {**cache_options(plan), "mag_ratios": ratios, "num_inference_steps": int(steps)}
+    config = cache_config("magcache", options, {"current_timestep_callback": lambda: model.running_pipe.current_timestep})
+    for _, module in denoisers(model.pipe):
+        if getattr(module, "is_cache_enabled", False):
+            module.disable_cache()
+        module.enable_cache(config)
+    model.magcache_steps = int(steps)
+    model.load_report["magcache_calibration"] = {"file": str(file), "steps": calibrated}
+    if calibrated != int(steps):
+        return f"magcache: ratios calibrated for {calibrated} steps, interpolated to {steps}"
+    return None
+
+
+def calibrate_magcache(model: Any, request: Any, context: Any) -> dict[str, Any]:
+    """Run ``request`` once with diffusers' MagCache in calibration mode (it skips nothing and
+    measures each step's residual magnitude ratio) and return the ratios it logs.
+
+    With classifier-free guidance the transformer runs in two cache contexts (cond, uncond);
+    diffusers logs ratios for each, and the first (cond) ones are the calibration.
+    """
+    import ast
+    import logging
+
+    import diffusers.hooks
+
+    pipe = model.pipe
+    if len(denoisers(pipe)) != 1:
+        raise UserError("wgp calibrate: this model has two experts (transformer and transformer_2); "
+                        "MagCache calibration covers one transformer")
+    steps = int(request.params["steps"])
+    config = diffusers.hooks.MagCacheConfig(calibrate=True, num_inference_steps=steps)
+    config.current_timestep_callback = lambda: model.running_pipe.current_timestep  # type: ignore[attr-defined]
+    (_, transformer), = denoisers(pipe)
+    if getattr(transformer, "is_cache_enabled", False):
+        transformer.disable_cache()
+    transformer.enable_cache(config)
+    results: list[list[float]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            if text.startswith("MagCache Calibration Results:"):
+                results.append([float(r) for r in ast.literal_eval(text.split(":", 1)[1].strip())])
+
+    logger = logging.getLogger("diffusers.hooks.mag_cache")
+    handler, level, propagate = Capture(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # captured here, not printed by diffusers' own handler
+    try:
+        # diffusers also prints the ratios; stdout is the command's own (--json) channel.
+        with open(os.devnull, "w", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+            model.generate(request, context)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        transformer.disable_cache()
+        model.magcache_steps = None
+    if not results or len(results[0]) != steps:
+        raise UserError(f"wgp calibrate: diffusers reported no MagCache ratios for {steps} steps "
+                        f"(does {type(transformer).__name__} have MagCache's transformer blocks?)")
+    return {"mag_ratios": results[0], "contexts": len(results), "steps": steps}

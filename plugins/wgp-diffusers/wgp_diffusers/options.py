@@ -35,7 +35,7 @@ DTYPE_NAMES = {
 
 PLAN_OPTIONS = (
     PlanOption(
-        Param("dtype", "str", "auto", "Compute dtype (auto: bf16 on CUDA, fp16 on MPS, fp32 on CPU).",
+        Param("dtype", "str", "auto", "Compute dtype (auto: the family's safe half type the device runs, bf16 for the first-party families; else fp32).",
               choices=("auto", *DTYPE_NAMES)),
         ("--dtype",),
         OPTION_GROUP,
@@ -44,6 +44,31 @@ PLAN_OPTIONS = (
         Param("offload", "str", "none", "Offloading strategy; auto: the fastest that fits this machine's free memory.",
               choices=OFFLOAD_CHOICES),
         ("--offload",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("offload_blocks", "int", 1, "Blocks moved together by --offload group (more: fewer transfers, more VRAM).", minimum=1),
+        ("--offload-blocks",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("offload_stream", "bool", None, "Prefetch the next group on a CUDA stream while one runs (default: on with CUDA)."),
+        ("--offload-stream/--no-offload-stream",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("offload_disk", "str", None, "Folder group offload keeps the offloaded weights in (safetensors), instead of RAM."),
+        ("--offload-disk",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("offload_low_cpu_memory", "bool", False, "Group offload pins each group only while it moves, not all at once: less RAM, slower."),
+        ("--offload-low-cpu-memory/--no-offload-low-cpu-memory",),
+        OPTION_GROUP,
+    ),
+    PlanOption(
+        Param("max_memory", "str", None, "At most this much memory for --offload auto to plan for (VRAM on an accelerator, RAM on a CPU), e.g. 12GiB."),
+        ("--max-memory",),
         OPTION_GROUP,
     ),
     PlanOption(
@@ -93,8 +118,9 @@ PLAN_OPTIONS = (
         OPTION_GROUP,
     ),
     PlanOption(
-        Param("quantize_text_encoder", "str", "none", "Quantize the text encoder(s), with the same choices as --quantize.",
-              choices=tuple(QUANTIZE)),
+        Param("quantize_text_encoder", "str", "none", "Quantize the text encoder(s), with the same choices as --quantize; "
+              "auto: int8 when the auto offload plan is faster with it.",
+              choices=(*QUANTIZE, "auto")),
         ("--quantize-text-encoder",),
         OPTION_GROUP,
     ),

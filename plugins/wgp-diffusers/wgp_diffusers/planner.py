@@ -29,6 +29,24 @@ TEXT_ENCODER_PREFIX = "text_encoder"
 
 GIB = 1 << 30
 
+#: Size units ``--max-memory`` takes (binary and decimal, as people write them).
+SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"12GiB"``, ``"800 MB"``, ``"1.5GB"`` -> bytes; ValueError names what is accepted."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", str(text))
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in SIZE_UNITS:
+        raise ValueError(f"expected a size such as 12GiB, 800MB or 1.5GB (units {', '.join(u.replace('I', 'i') for u in SIZE_UNITS)}), got {text!r}")
+    value = int(float(match.group(1)) * SIZE_UNITS[unit])
+    if value <= 0:
+        raise ValueError(f"a size must be above zero, got {text!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class ComponentSize:
@@ -125,6 +143,8 @@ def plan_offload(
     allow_text_encoder_quantization: bool = False,
     text_encoder_quantized_ratio: float = 0.5,
     staged_in_ram: bool = True,
+    blocks_per_group: int = 1,
+    streams: bool | None = None,
 ) -> OffloadDecision:
     """The fastest of ``none``, ``model``, ``group``, ``sequential`` whose needs fit ``memory``.
 
@@ -143,9 +163,10 @@ def plan_offload(
       device = the largest over components of ``resident + k * block``.
       diffusers onloads the component's parts outside its top-level
       ``ModuleList`` blocks (``resident``) for the whole forward and the blocks
-      one group at a time; with CUDA streams (``device`` is ``cuda``) the next
-      block is prefetched while the current one runs, so ``k = 2``, elsewhere
-      ``k = 1``.  A component without blocks (``largest_block_bytes == 0``,
+      one group at a time; with CUDA streams (``device`` is ``cuda``, unless
+      ``streams`` says otherwise) the next group is prefetched while the current
+      one runs, so ``k = 2``, elsewhere ``k = 1``; a group is
+      ``blocks_per_group`` blocks (``--offload-blocks``).  A component without blocks (``largest_block_bytes == 0``,
       e.g. a T5 encoder, whose top-level children are not a ``ModuleList``) is
       one group and is onloaded whole.
     * ``sequential`` (``enable_sequential_cpu_offload``): device = the largest
@@ -178,12 +199,14 @@ def plan_offload(
         raise ValueError(f"text_encoder_quantized_ratio must be in (0, 1] (got {text_encoder_quantized_ratio})")
     if activation_bytes < 0:
         raise ValueError(f"activation_bytes must be >= 0 (got {activation_bytes})")
+    if blocks_per_group < 1:
+        raise ValueError(f"blocks_per_group must be >= 1 (got {blocks_per_group})")
     on_cpu = _device_kind(memory.device) == "cpu"
     if not on_cpu and memory.free_device_bytes is None:
         raise ValueError(f"free_device_bytes is needed to plan for {memory.device}")
 
     def solve(parts: Sequence[ComponentSize]) -> list[_Need]:
-        return _needs(parts, memory, activation_bytes, headroom, staged_in_ram)
+        return _needs(parts, memory, activation_bytes, headroom, staged_in_ram, blocks_per_group, streams)
 
     plain = solve(components)
     chosen, quantized = plain, False
@@ -201,6 +224,8 @@ def _needs(
     activation_bytes: int,
     headroom: float,
     staged_in_ram: bool,
+    blocks_per_group: int = 1,
+    streams: bool | None = None,
 ) -> list[_Need]:
     total = sum(c.bytes for c in components)
     factor = 1.0 + headroom
@@ -210,14 +235,14 @@ def _needs(
         return [_Need("none", None, host, True, host <= ram, "all components and activations in RAM")]
 
     free = memory.free_device_bytes or 0
-    streams = _device_kind(memory.device) == "cuda"
-    k = 2 if streams else 1
+    streams = _device_kind(memory.device) == "cuda" if streams is None else streams
+    k = (2 if streams else 1) * blocks_per_group
     largest = max(components, key=lambda c: c.bytes, default=None)
 
     def group_need(c: ComponentSize) -> int:
         if c.largest_block_bytes <= 0:
             return c.bytes
-        return c.resident_bytes + k * c.largest_block_bytes
+        return min(c.bytes, c.resident_bytes + k * c.largest_block_bytes)
 
     def layer_need(c: ComponentSize) -> int:
         return c.largest_layer_bytes or c.largest_block_bytes or c.bytes
@@ -372,6 +397,16 @@ def _tensors(module: Any, recurse: bool = True) -> list[Any]:
 
 def _tensor_bytes(tensors: Sequence[Any]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def cap_memory(memory: MemoryFigures, budget: int | None) -> MemoryFigures:
+    """``memory`` with what the plan may use capped at ``budget`` bytes (``--max-memory``): the
+    device's free memory on an accelerator, the RAM on the CPU (where RAM is the device)."""
+    if budget is None:
+        return memory
+    if memory.free_device_bytes is None:
+        return replace(memory, free_ram_bytes=min(memory.free_ram_bytes, budget))
+    return replace(memory, free_device_bytes=min(memory.free_device_bytes, budget))
 
 
 def measure_memory(device: str) -> MemoryFigures:

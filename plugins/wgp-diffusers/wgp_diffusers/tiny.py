@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -113,9 +114,33 @@ def save_tiny_pipeline(pipe: Any, folder: str | os.PathLike[str]) -> None:
         pipe.save_pretrained(str(folder), safe_serialization=True)
 
 
+def save_gguf(state_dict: Mapping[str, Any], path: str | os.PathLike[str], quant: str = "Q8_0", arch: str = "wgp") -> Path:
+    """Write a transformer's ``state_dict`` as a GGUF file for ``--transformer-file`` tests and
+    benchmarks: 2-D tensors whose rows are whole blocks of the ``gguf`` package's ``quant`` type
+    quantized to it, every other tensor float32 (the layout community GGUF conversions use).
+    Needs the ``gguf`` package (``wgp-diffusers[gguf]``)."""
+    import gguf
+
+    kind = getattr(gguf.GGMLQuantizationType, quant)
+    block = gguf.GGML_QUANT_SIZES[kind][0]
+    writer = gguf.GGUFWriter(str(path), arch)
+    for name, tensor in state_dict.items():
+        array = tensor.detach().float().cpu().numpy()
+        if array.ndim == 2 and array.shape[-1] % block == 0:
+            writer.add_tensor(name, gguf.quants.quantize(array, kind), raw_dtype=kind)
+        else:
+            writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(path)
+
+
 __all__ = [
     "CHARACTERS",
     "TINY_SEED",
+    "save_gguf",
     "save_tiny_pipeline",
     "seeded_weights",
     "tiny_clip_text_encoder",
