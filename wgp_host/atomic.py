@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .liveness import process_alive
-
 TMP_PREFIX = ".wgp-tmp-"
 
 
@@ -51,6 +49,8 @@ def temp_owner_alive(path: Path) -> bool | None:
     pid_text = rest.split("-", 1)[0]
     if not pid_text.isdigit():
         return None
+    from .liveness import process_alive  # psutil: kept off `wgp --help`, which writes its command cache here
+
     return process_alive(int(pid_text))
 
 
