@@ -18,28 +18,17 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 from wgp_hookspecs import JobRecord, QueueBackend, QueueOperationNotSupported
 
-from wgp_host.testing import run_wgp
+from wgp_host.testing import run_wgp, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = {"steps": 1, "width": 8, "height": 8, "frames": 1, "prompt": "q"}
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def queue_db(home: Path):

@@ -139,11 +139,7 @@ def _add_batch(runtime: Any, opts: Any, sweeps: tuple[str, ...], requests_file: 
         ids = [backend.add(job.to_dict(), priority) for job in jobs]
     finally:
         backend.close()
-    if as_json:
-        click.echo(json.dumps({"batch": batch, "jobs": ids, "state": "queued", "priority": priority, "warnings": warnings}))
-    else:
-        click.echo(batch)
-    print(f"wgp: queued {len(ids)} job{'s' if len(ids) != 1 else ''} as {batch}", file=sys.stderr)
+    _report_batch(batch, ids, priority, warnings, as_json, "queued", "")
 
 
 @queue.command("import")
@@ -166,11 +162,16 @@ def import_queue(file: str, priority: int, as_json: bool, config_file: str | Non
         ids = [backend.add(job.to_dict(), priority) for job in jobs]
     finally:
         backend.close()
+    _report_batch(batch, ids, priority, warnings, as_json, "imported", f" from {file}")
+
+
+def _report_batch(batch: str, ids: list[str], priority: int, warnings: list[str], as_json: bool, verb: str, source: str) -> None:
+    """The batch id (or the batch as JSON) on stdout, and how many jobs were queued on stderr."""
     if as_json:
         click.echo(json.dumps({"batch": batch, "jobs": ids, "state": "queued", "priority": priority, "warnings": warnings}))
     else:
         click.echo(batch)
-    print(f"wgp: imported {len(ids)} job{'s' if len(ids) != 1 else ''} from {file} as {batch}", file=sys.stderr)
+    print(f"wgp: {verb} {len(ids)} job{'s' if len(ids) != 1 else ''}{source} as {batch}", file=sys.stderr)
 
 
 @queue.command("list")

@@ -8,23 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from wgp_host.testing import wait_for  # noqa: F401 - the tests import it from here
 
 #: Short times, so that a killed worker's job comes back in about two seconds.
 FAST = {"lease_s": 1.5, "heartbeat_s": 0.25, "reap_interval_s": 0.25, "pause_poll_s": 0.1, "cancel_grace_s": 1.0,
         "token_grace_s": 1.0}
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def echo_job(out: Path, model: str = "echo", writers: tuple[str, ...] = ("video",), **params: Any) -> dict[str, Any]:

@@ -213,15 +213,10 @@ def load_transformer_file(plan: LoadPlan, pipeline_class: Any, location: str, dt
     if info is None:
         return None
     index = pipeline_class.load_config(location)
-
-    def component(name: str) -> str | None:
-        entry = index.get(name)
-        return entry[1] if isinstance(entry, (list, tuple)) and len(entry) > 1 and entry[1] else None
-
-    if component("transformer_2"):
+    if _has_two_experts(index):
         raise UserError("--transformer-file replaces one transformer, and this model has two experts "
                         "(transformer and transformer_2); load the model's own weights")
-    class_name = component("transformer")
+    class_name = _component_class(index, "transformer")
     import diffusers
 
     model_class = getattr(diffusers, class_name or "", None)
@@ -493,9 +488,14 @@ def check_calibration(plan: LoadPlan, model_id: str, revision: str | None, pipe_
     load_calibration(plan, model_id, revision, 1)
 
 
+def _component_class(index: Mapping[str, Any], name: str) -> str | None:
+    """The class name ``model_index.json`` gives component ``name``, or None when it has none."""
+    entry = index.get(name)
+    return entry[1] if isinstance(entry, (list, tuple)) and len(entry) > 1 and entry[1] else None
+
+
 def _has_two_experts(index: Mapping[str, Any]) -> bool:
-    entry = index.get("transformer_2")
-    return isinstance(entry, (list, tuple)) and len(entry) > 1 and bool(entry[1])
+    return _component_class(index, "transformer_2") is not None
 
 
 def apply_calibrated_magcache(model: Any, steps: int) -> str | None:
