@@ -5,6 +5,7 @@ Real CLI, real worker subprocesses, real SQLite."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -63,8 +64,8 @@ def test_a_sweep_is_one_batch_of_every_combination_and_a_bad_one_queues_nothing(
 
 def test_a_requests_file_runs_same_model_and_prompt_together_and_wait_reports_a_failure(wgp_env, home_env, wgp_cli, tmp_path):
     good, doomed = tmp_path / "good.png", tmp_path / "doomed.png"
-    for path in (good, doomed):
-        Image.new("RGB", (8, 8), (10, 200, 10)).save(path)
+    for shade, path in enumerate((good, doomed)):
+        Image.new("RGB", (8, 8), (10, 200, 10 + shade)).save(path)
     lines = [
         {"prompt": "b"},
         {"model": "echo-image", "params": {"prompt": "a", "width": 8, "height": 8}},  # its size beats --resolution
@@ -83,7 +84,9 @@ def test_a_requests_file_runs_same_model_and_prompt_together_and_wait_reports_a_
     assert order == [("echo", "a"), ("echo", "a"), ("echo", "b"), ("echo", "b"), ("echo-image", "a")]
     status = json.loads(wgp_cli("queue", "status", batch, "--json").stdout)
     assert (status["jobs"], status["counts"]["queued"], status["steps"], status["done"]) == (5, 5, 0, False)
-    doomed.write_bytes(b"broken after it was queued")  # that job fails in the worker
+    (stored,) = Path(wgp_env).rglob(hashlib.sha256(doomed.read_bytes()).hexdigest() + ".png")  # the queue's own copy
+    doomed.write_bytes(b"edited after it was queued")  # changes nothing: the job reads its copy
+    stored.write_bytes(b"broken in the store")  # ... which the worker refuses to use once it is damaged
     events = tmp_path / "events.jsonl"
     worker = worker_once(home_env, events)
     waited = run_wgp("queue", "wait", batch, "--interval", "0.05", env=home_env)  # blocks while the worker runs
@@ -92,6 +95,7 @@ def test_a_requests_file_runs_same_model_and_prompt_together_and_wait_reports_a_
     assert waited.stdout.splitlines()[0] == f"{batch}: finished 4, failed 1"
     status = json.loads(wgp_cli("queue", "status", batch, "--json").stdout)
     assert status["done"] and status["counts"]["finished"] == 4 and len(status["failed"]) == 1
+    assert "doomed.png changed since the job was queued" in wgp_cli("queue", "status", status["failed"][0]).stdout
     assert status["steps"] == 4 * 4 and status["total_steps"] == 5 * 4  # echo's default: 4 steps
     text = wgp_cli("queue", "status", batch).stdout
     assert text.startswith(f"{batch}: 5 jobs, finished 4, failed 1; 16/20 steps (80%), done") and "  failed " in text

@@ -8,6 +8,7 @@ something is (benchmarks/queue_bench.py measures that).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -395,15 +396,18 @@ def test_queue_status_job_shows_one_job_from_queued_to_finished_or_failed(wgp_en
     from PIL import Image
 
     ids = []
-    for prompt in ("good", "doomed"):
-        Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / f"{prompt}.png")
+    for shade, prompt in enumerate(("good", "doomed")):
+        Image.new("RGB", (8, 8), (200, 10, 10 + shade)).save(tmp_path / f"{prompt}.png")
         ids.append(json.loads(wgp_cli("queue", "add", "-m", "echo", "-p", prompt, "--frames", "1", "--resolution", "8x8",
                                       "--writer", "video", "--image-start", str(tmp_path / f"{prompt}.png"),
                                       "--output-dir", str(tmp_path / "out"), "--json").stdout)["id"])
     good, doomed = ids
     shown = wgp_cli("queue", "status", good)
     assert shown.exit_code == 0 and shown.stdout.startswith(f"{good} queued: echo 'good' (priority 0, attempts 0)")
-    (tmp_path / "doomed.png").write_bytes(b"broken after it was queued")  # the worker finds out
+    digest = hashlib.sha256((tmp_path / "doomed.png").read_bytes()).hexdigest()
+    (tmp_path / "doomed.png").unlink()  # the queue holds its own copy ...
+    (stored,) = Path(wgp_env).rglob(digest + ".png")
+    stored.write_bytes(b"broken after it was queued")  # ... damaged here: the worker finds out
     proc, _ = start_worker(home_env, tmp_path, "one", "--once")
     assert proc.wait(timeout=60) == 0
     finished = json.loads(wgp_cli("queue", "status", good, "--json").stdout)
@@ -412,7 +416,7 @@ def test_queue_status_job_shows_one_job_from_queued_to_finished_or_failed(wgp_en
     assert f"  wrote {finished['artifacts'][0]}" in wgp_cli("queue", "status", good).stdout
     failed = wgp_cli("queue", "status", doomed)
     assert failed.exit_code == 0 and failed.stdout.startswith(f"{doomed} failed: echo 'doomed'")
-    assert "  error: " in failed.stdout and "doomed.png" in failed.stdout
+    assert "  error: " in failed.stdout and "doomed.png changed since the job was queued" in failed.stdout
 
 
 def test_queue_add_and_errors_through_the_real_cli(wgp_env, home_env, tmp_path):

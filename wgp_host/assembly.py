@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from wgp_hookspecs import GenerationRequest, ModelFamily, ModelSpec, ParameterError, UserError, resolve_seed
 
-from .inputs import MEDIA_TYPES, verify_media
+from .inputs import fingerprint, verify_media
 from .wangp import MODEL_KEYS, is_wangp_settings, wgp_model_id
 
 #: WanGP settings-file names accepted as aliases of wgp parameter names.
@@ -146,11 +146,17 @@ def assemble_request(
     # the start image).
     given = frozenset(k for k, where in origin.items() if where in ("profile", "settings file", "flags"))
     clean: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
     for param in spec.params:
         try:
             value = param.validate(merged.get(param.name))
-            if param.type in MEDIA_TYPES and value is not None:
-                value = media_path(param.name, value, param.type)
+            if param.is_media and value is not None:
+                if param.multiple:
+                    value = [media_path(param.name, item, param.type) for item in value]
+                    inputs[param.name] = [fingerprint(param.type, path) for path in value]
+                else:
+                    value = media_path(param.name, value, param.type)
+                    inputs[param.name] = fingerprint(param.type, value)
         except ParameterError as exc:
             where = origin.get(param.name, "flags")
             if where == "flags":
@@ -166,10 +172,10 @@ def assemble_request(
         for name, value in changes.items():
             clean[name] = spec.param(name).validate(value)  # a family's rule is held to the schema too
         warnings += fit_warnings
-    return GenerationRequest(model=spec.id, params=clean, given=given), warnings
+    return GenerationRequest(model=spec.id, params=clean, given=given, inputs=inputs), warnings
 
 
 def media_path(name: str, value: str, kind: str = "path") -> str:
     """The absolute path (queued jobs run elsewhere) of the file given for parameter ``name``,
-    opened and verified as a ``kind`` (``image``, ``video`` or ``path``) by :func:`~wgp_host.inputs.verify_media`."""
+    opened and verified as a ``kind`` (one of :data:`~wgp_hookspecs.MEDIA_TYPES`) by :func:`~wgp_host.inputs.verify_media`."""
     return verify_media(kind, name, value)

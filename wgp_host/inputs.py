@@ -1,13 +1,22 @@
-"""Media inputs, opened and verified at the door.
+"""Media inputs, opened and verified at the door, fingerprinted, and kept safe for queued jobs.
 
-Every file a job reads (a schema parameter of type ``image``, ``video`` or
-``path``, a plan option of those types) passes :func:`verify_media` when the
+Every file a job reads (a schema parameter of a media type: ``image``, ``video``,
+``audio``, ``mask``, ``path``; a plan option of those types) passes :func:`verify_media` when the
 job is built, for ``wgp run``, ``wgp queue add`` and plugin commands alike: a
 queued job must never fail in the worker because its start image is a text
 file.  Images are decoded in full with Pillow (its decompression-bomb guard
 is an error here, not a warning); videos must have a video stream of which
-PyAV decodes one frame.  A problem is a :class:`~wgp_hookspecs.ParameterError`
-naming the parameter and the file, so the CLI prints one line naming the flag.
+PyAV decodes one frame; audio files must have an audio stream of which one
+frame decodes (a video with a sound track counts); a mask is an image or a video.
+A problem is a :class:`~wgp_hookspecs.ParameterError` naming the parameter and the
+file, so the CLI prints one line naming the flag.
+
+Each verified file is fingerprinted (sha256, bytes) into the request's ``inputs``,
+which the generation record keeps.  A queued job does not point at the user's file:
+:func:`stash_inputs` copies it into a content-addressed store under the
+state folder, so deleting or editing the original after ``wgp queue add`` changes
+nothing; :func:`check_unchanged` makes the worker refuse a file whose bytes are
+not the ones checked at the door.
 
 Pillow and PyAV are imported only when a file is checked.
 """
@@ -17,12 +26,17 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wgp_hookspecs import ParameterError
+from wgp_hookspecs import MEDIA_TYPES, ParameterError, UserError
 
-#: Parameter types that hold a file path (``path``: any file, only checked to be readable).
-MEDIA_TYPES = ("image", "video", "path")
+if TYPE_CHECKING:  # pragma: no cover
+    from wgp_hookspecs import GenerationRequest
+
+    from .job import Job
+
+#: Where :func:`stash_inputs` keeps queued jobs' input files, under the state folder.
+STORE_DIR = "inputs"
 
 #: PyAV demuxers that read one still image: such a file is an image, not a video.
 _IMAGE_DEMUXERS = ("image2",)
@@ -60,7 +74,108 @@ def verify_media(kind: str, name: str, value: str | os.PathLike[str]) -> str:
         _verify_image(name, path, text)
     elif kind == "video":
         _verify_video(name, path, text)
+    elif kind == "audio":
+        _verify_audio(name, path, text)
+    elif kind == "mask":
+        _verify_mask(name, path, text)
     return str(path.resolve())
+
+
+def fingerprint(kind: str, path: str) -> dict[str, Any]:
+    """What the request records of a verified input: kind, path, sha256 and size."""
+    from .atomic import sha256_file
+
+    return {"kind": kind, "path": path, "sha256": sha256_file(Path(path)), "bytes": os.stat(path).st_size}
+
+
+def stash_inputs(job: Job, state_dir: str | os.PathLike[str]) -> Job:
+    """``job`` with each input file copied into the content-addressed store (atomically,
+    once per content); the params point at the stored file and each input keeps its
+    original path as ``source``."""
+    import dataclasses
+
+    if not job.request.inputs:
+        return job
+    state = Path(state_dir).resolve()
+    store = state / STORE_DIR
+    params = dict(job.request.params)
+    inputs: dict[str, Any] = {}
+    for name, info in job.request.inputs.items():
+        many = isinstance(info, list)
+        # A file the state folder holds already (a WanGP queue's extracted images) is the queue's own.
+        stored = [item if Path(item["path"]).is_relative_to(state) else _store(store, item)
+                  for item in (info if many else [info])]
+        params[name] = [item["path"] for item in stored] if many else stored[0]["path"]
+        inputs[name] = stored if many else stored[0]
+    request = dataclasses.replace(job.request, params=params, inputs=inputs)
+    return dataclasses.replace(job, request=request)
+
+
+def _store(store: Path, info: dict[str, Any]) -> dict[str, Any]:
+    from .atomic import atomic_write, sha256_file
+
+    source = Path(info["path"])
+    # The suffix stays: decoders and families pick the format from it.
+    target = store / info["sha256"][:2] / (info["sha256"] + source.suffix.lower())
+    if not target.exists():
+        import shutil
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A copy, never a hard link: an editor that rewrites the original in place would
+        # change a linked copy too.  (copyfile uses the kernel's copy, a reflink where the
+        # filesystem offers one.)
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+    if sha256_file(target) != info["sha256"]:
+        # The file changed between the check and the link: its new bytes were never verified.
+        target.unlink(missing_ok=True)
+        raise UserError(f"{source} changed while the job was being queued; queue it again")
+    return {**info, "path": str(target), "source": info.get("source", str(source))}
+
+
+def check_unchanged(request: GenerationRequest) -> None:
+    """Refuse to run on an input whose bytes differ from those verified at the door."""
+    from .atomic import sha256_file
+
+    for name, info in request.inputs.items():
+        for item in info if isinstance(info, list) else [info]:
+            path = Path(item["path"])
+            shown = item.get("source", item["path"])
+            if not path.is_file():
+                raise UserError(f"input {name}: {shown} is gone since the job was queued")
+            if sha256_file(path) != item["sha256"]:
+                raise UserError(f"input {name}: {shown} changed since the job was queued (sha256 differs); queue it again")
+
+
+def _verify_audio(name: str, path: Path, text: str) -> None:
+    """An audio stream of which one frame decodes (a video's sound track counts)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise ParameterError(name, f"{text} is not audio PyAV can read ({_reason(exc).lower()})") from None
+    with container:
+        if not container.streams.audio:
+            what = "it is an image or a video without sound" if container.streams.video else "no streams at all"
+            raise ParameterError(name, f"{text} has no audio stream ({what})")
+        try:
+            frame = next(iter(container.decode(audio=0)), None)
+        except Exception as exc:  # noqa: BLE001 - decoders fed arbitrary bytes raise anything
+            raise ParameterError(name, f"{text} is audio PyAV cannot decode ({_reason(exc).lower()})") from None
+        if frame is None:
+            raise ParameterError(name, f"{text} is audio with no samples")
+
+
+def _verify_mask(name: str, path: Path, text: str) -> None:
+    """A mask is a still image or a video (one frame per output frame)."""
+    try:
+        _verify_image(name, path, text)
+    except ParameterError as exc:
+        if exc.rule.endswith("is a video, not an image"):
+            return  # _verify_image found a decodable video stream
+        if "unknown format" in exc.rule:
+            raise ParameterError(name, f"{text} is neither an image nor a video") from None
+        raise
 
 
 def _verify_image(name: str, path: Path, text: str) -> None:

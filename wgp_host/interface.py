@@ -77,6 +77,42 @@ class PluginFacingHost(Host):
         print_warnings(warnings)
         return run_job(host, runtime, job, progress or runtime.get("progress", "auto"), events_file, as_json)
 
+    def model_ids(self) -> list[str]:
+        return sorted(self._plugins().registry.models)
+
+    def queue(self, config_file: str | None = None) -> Any:
+        from .cli.queue import open_backend
+
+        return open_backend(self._runtime(config_file))
+
+    def queue_job(
+        self,
+        options: JobOptions,
+        *,
+        priority: int = 0,
+        job_id: str | None = None,
+        config_file: str | None = None,
+    ) -> tuple[str, list[str]]:
+        from dataclasses import replace
+
+        from wgp_hookspecs import PRIORITY_RANGE, UserError
+
+        from .cli.queue import open_backend
+        from .submit import build_job, enqueue
+
+        low, high = PRIORITY_RANGE
+        if not low <= int(priority) <= high:
+            raise UserError(f"priority must be between {low} and {high} (got {priority})")
+        runtime = self._runtime(config_file)
+        job, warnings = build_job(self._plugins(), runtime, options)
+        if job_id is not None:
+            job = replace(job, id=str(job_id))
+        backend = open_backend(runtime)
+        try:
+            return enqueue(backend, runtime, job, int(priority)), warnings
+        finally:
+            backend.close()
+
 
 def print_warnings(warnings: list[str]) -> None:
     for warning in warnings:

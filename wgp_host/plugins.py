@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 
-from wgp_hookspecs import SEED_PARAM, Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
+from wgp_hookspecs import SEED_PARAM, STANDARD_FLAGS, Adapter, AdapterOption, ProgressSink, QueueBackend, Writer, hookspecs
 
 from .failure import failure_text
 from .plugin_env import PluginError, blocked, entry_point_allowed, env_flag, norm
@@ -125,6 +125,9 @@ class Registry:
             if seed is not None and seed != SEED_PARAM:
                 # The host owns the seed rule; a family's own copy would disagree with it.
                 raise PluginError(f"model {spec.id!r} declares its own seed parameter; use wgp_hookspecs.SEED_PARAM")
+            for param in spec.params:
+                if param.flag and param.flag in STANDARD_FLAGS.values():
+                    raise PluginError(f"model {spec.id!r}: parameter {param.name} claims the host's flag {param.flag}")
         self._add("family", self.families, family.name, family, plugin)
         for spec in family.models:
             self.models[spec.id] = (family, spec)

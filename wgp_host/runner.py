@@ -30,6 +30,7 @@ from wgp_hookspecs import (
 
 from .failure import debug, failure_text
 from .job import Job
+from .inputs import check_unchanged
 from .naming import render_stem, template_fields
 from .persistence import MediaPersistence
 from .plugins import PluginHost
@@ -140,6 +141,7 @@ class Runner:
         emit("job.started", model=job.request.model, params=dict(job.request.params))
         try:
             family, spec = self.host.model(job.request.model)
+            check_unchanged(job.request)
             writers = self.writers_for(job.output.writers)
             plan = replace(job.plan, weights=resolve_weights(spec, job.plan, self.model_paths), cache_dir=self.cache_dir)
             context = GenerationContext(job=job.id, cancel=cancel, emit=emit, plan=plan)

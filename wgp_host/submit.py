@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, JobOptions, LoadPlan, ParameterError, SinkOptions, UserError
 
-from .assembly import MEDIA_TYPES, SettingsFile, assemble_request, load_settings, media_path, parse_resolution, parse_set
+from .assembly import SettingsFile, assemble_request, load_settings, media_path, parse_resolution, parse_set
 from .job import Job, OutputOptions
 from .naming import check_template
 from .plugins import PluginHost
@@ -89,6 +89,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         flags.update(resolution)
     plan_warnings = list(family.check_plan(spec, plan) or []) if family.check_plan else []
     flags.update(parse_set(opts.set_items))
+    flags.update(media_flag_params(spec, opts.media_flags))
     settings, settings_adapters, settings_warnings = _split_settings(host, spec, settings, settings_file, opts.settings)
     try:
         request, warnings = assemble_request(
@@ -104,7 +105,7 @@ def build_job(host: PluginHost, runtime: Runtime, opts: JobOptions) -> tuple[Job
         if exc.param in resolution and flags.get(exc.param) == resolution[exc.param]:
             # The user typed --resolution, not --width/--height: the message names what they typed.
             raise ParameterError("--resolution", f"{exc.param} {exc.rule}") from None
-        raise ParameterError(_flag_for(exc.param), exc.rule) from None
+        raise ParameterError(_flag_for(spec, exc.param), exc.rule) from None
     writers = tuple(opts.writers) or tuple(runtime.get("writers", []))
     metadata_mode = opts.metadata_mode or runtime["metadata_mode"]
     if metadata_mode not in METADATA_MODES:
@@ -207,7 +208,7 @@ def plan_options(
                 values[name] = [option.param.validate(item) for item in items]
             else:
                 values[name] = option.param.validate(value)
-                if option.param.type in MEDIA_TYPES and values[name] is not None:
+                if option.param.is_media and values[name] is not None:
                     values[name] = media_path(name, values[name], option.param.type)
         except ParameterError as exc:
             raise ParameterError(flag, exc.rule) from None
@@ -226,11 +227,31 @@ def _device(name: str) -> str:
     return text
 
 
-def _flag_for(param: str) -> str:
-    """How the user sets ``param`` on the command line, for error messages."""
-    from .cli.options import FLAG_PARAMS
+def _flag_for(spec: Any, name: str) -> str:
+    """How the user sets parameter ``name`` on the command line, for error messages."""
+    param = spec.param(name)
+    return (param.cli_flag if param is not None else None) or name
 
-    return "--" + param.replace("_", "-") if param in FLAG_PARAMS else param
+
+def media_flag_params(spec: Any, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Families' own input flags (``--control-video``) as the chosen model's parameters.
+
+    Every such flag is repeatable on the command line; a parameter that takes one file
+    refuses a second."""
+    out: dict[str, Any] = {}
+    for flag, values in given.items():
+        values = [values] if isinstance(values, str) else list(values or ())
+        if not values:
+            continue
+        param = next((p for p in spec.params if p.cli_flag == flag), None)
+        if param is None:
+            takes = sorted(p.cli_flag for p in spec.params if p.is_media and p.cli_flag)
+            raise UserError(f"{flag}: {spec.id} takes no such input"
+                            + (f" (its inputs: {', '.join(takes)})" if takes else " (it takes no input files)"))
+        if not param.multiple and len(values) > 1:
+            raise ParameterError(flag, f"takes one file (given {len(values)})")
+        out[param.name] = values if param.multiple else values[0]
+    return out
 
 
 def resolve_adapters(host: PluginHost, request: Any, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,6 +308,19 @@ def make_channel(
             raise UserError(f"--events {events_file}: is a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
         create("jsonl", SinkOptions(target=str(path)))
-    for name in extra_sinks or ():
-        create(str(name), SinkOptions())
+    if extra_sinks:
+        from .runtime import ensure_runtime_initialized
+
+        # Config sinks are told where this process keeps state (a webhook sink finds its URLs there).
+        extra = {"state_dir": str(ensure_runtime_initialized().state_dir)}
+        for name in extra_sinks:
+            create(str(name), SinkOptions(extra=dict(extra)))
     return ProgressChannel(sinks)
+
+
+def enqueue(backend: Any, runtime: Runtime, job: Job, priority: int) -> str:
+    """Add a built job to a persistent queue, its input files stored first (a queued job
+    must not depend on the user keeping them); returns the job id."""
+    from .inputs import stash_inputs
+
+    return backend.add(stash_inputs(job, runtime.state_dir).to_dict(), priority)

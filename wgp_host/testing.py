@@ -152,6 +152,25 @@ BAD_VIDEO_MESSAGES = {
     "missing": "file not found",
 }
 
+#: The same for a file given where audio is expected (``--audio``).
+BAD_AUDIO_MESSAGES = {
+    "zero": "is empty (0 bytes)",
+    "text": "is not audio",
+    "random": "is not audio",
+    "png": "has no audio stream",
+    "mp4": "has no audio stream",
+    "missing": "file not found",
+}
+#: The same for a mask (an image or a video).
+BAD_MASK_MESSAGES = {
+    "zero": "is empty (0 bytes)",
+    "text": "is neither an image nor a video",
+    "random": "is neither an image nor a video",
+    "truncated_png": "is a damaged image",
+    "wav": "is neither an image nor a video",
+    "missing": "file not found",
+}
+
 
 @pytest.fixture(scope="session")
 def wgp_bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

@@ -29,7 +29,7 @@ _EXPORTS = {
     **dict.fromkeys(("Host", "JobOptions"), "host"),
     **dict.fromkeys(("JobExecutor", "JobRecord", "QueueBackend", "WorkerService"), "queue"),
     **dict.fromkeys((
-        "SEED_PARAM", "Adapter", "AdapterOption", "Artifact", "AudioTrack", "CancelToken", "GenerationContext",
+        "MEDIA_TYPES", "SEED_PARAM", "STANDARD_FLAGS", "Adapter", "AdapterOption", "Artifact", "AudioTrack", "CancelToken", "GenerationContext",
         "GenerationRequest", "GenerationResult", "LoadPlan", "LoadedModel", "ModelFamily", "ModelSpec",
         "OutputContext", "Param", "PlanOption", "Profile", "ProgressEvent", "ProgressSink", "SinkOptions", "Writer",
         "replace_params", "resolve_seed",
@@ -69,7 +69,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .host import Host, JobOptions
     from .queue import JobExecutor, JobRecord, QueueBackend, WorkerService
     from .types import (
+        MEDIA_TYPES,
         SEED_PARAM,
+        STANDARD_FLAGS,
         Adapter,
         AdapterOption,
         Artifact,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .queue import QueueBackend
     from .types import Adapter, GenerationRequest, LoadPlan, ModelFamily, ModelSpec
 
 
@@ -26,7 +27,9 @@ class JobOptions:
     ``params`` are schema parameters by name (``prompt``, ``steps``, ...);
     ``set_items`` are ``KEY=VALUE`` strings typed by the schema; ``plan_options``
     are values of registered plan options by name (``dtype``, ``offload``, ...);
-    ``adapter_options`` are adapters' own options by name (``lora``, ...).
+    ``adapter_options`` are adapters' own options by name (``lora``, ...);
+    ``media_flags`` are files given with families' own input flags, by flag
+    (``{"--control-video": ["in.mp4"]}``), resolved against the chosen model's schema.
     Anything left ``None`` comes from the settings file, the config or the
     family's defaults, in that order.
     """
@@ -46,6 +49,7 @@ class JobOptions:
     plan_options: dict[str, Any] = field(default_factory=dict)
     writer_options: dict[str, Any] = field(default_factory=dict)
     adapter_options: dict[str, Any] = field(default_factory=dict)
+    media_flags: dict[str, Any] = field(default_factory=dict)
 
 
 class Host(ABC):
@@ -105,3 +109,29 @@ class Host(ABC):
         config) and ``events_file``; Ctrl-C or SIGTERM cancel.  Returns the exit
         status: 0 finished, 1 failed, 2 bad input found while running, 130 cancelled.
         """
+
+    # The queue, for plugins that serve it (``wgp serve``): not abstract, so a Host written
+    # before these existed still works; the host's own implementation provides them.
+
+    def model_ids(self) -> list[str]:
+        """Every registered model id, sorted."""
+        raise NotImplementedError("this host does not list model ids")
+
+    def queue(self, config_file: str | None = None) -> QueueBackend:
+        """The configured persistent queue backend (config ``queue_backend``), opened for the
+        caller, who closes it; a UserError when it is unavailable (as ``wgp queue``)."""
+        raise NotImplementedError("this host has no queue")
+
+    def queue_job(
+        self,
+        options: JobOptions,
+        *,
+        priority: int = 0,
+        job_id: str | None = None,
+        config_file: str | None = None,
+    ) -> tuple[str, list[str]]:
+        """Validate ``options`` exactly as ``wgp queue add`` does and queue the job; returns its id
+        and the door's warnings.  ``job_id`` chooses the id (a caller that must know it before the
+        job exists: idempotent submits).  Bad input raises :class:`~wgp_hookspecs.UserError`
+        (a :class:`~wgp_hookspecs.ParameterError` names the parameter) and queues nothing."""
+        raise NotImplementedError("this host has no queue")

@@ -20,7 +20,13 @@ from .errors import JobCancelled, ParameterError, UserError
 
 # --------------------------------------------------------------------------- parameters
 
-_PARAM_TYPES = ("int", "float", "str", "bool", "path", "image", "video")
+#: Parameter types that hold a file path: opened and verified by the host at the door, recorded
+#: with their sha256 (``path``: any readable file; ``mask``: an image or a video).
+MEDIA_TYPES = ("image", "video", "audio", "mask", "path")
+_PARAM_TYPES = ("int", "float", "str", "bool", *MEDIA_TYPES)
+#: Parameters every family may have, set by the host's own flags of ``wgp run`` and ``wgp queue add``.
+STANDARD_FLAGS = {name: "--" + name.replace("_", "-") for name in (
+    "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "frames", "fps", "image_start", "image_end")}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -35,8 +41,11 @@ class Param:
     """One parameter of a model's schema: type, default and constraints.
 
     ``multiple_of`` with ``remainder`` expresses rules such as "frames must be
-    4n+1" (``multiple_of=4, remainder=1``).  Media types (``image``, ``video``,
-    ``path``) hold a file path and are checked to exist.
+    4n+1" (``multiple_of=4, remainder=1``).  Media types (:data:`MEDIA_TYPES`) hold a
+    file path, which the host opens and verifies before a job is queued; with
+    ``multiple`` the value is a list of them (several reference images).  ``flag``
+    (``"--control-video"``) gives a parameter its own option on ``wgp run`` and
+    ``wgp queue add`` (repeatable when ``multiple``); others are set with ``--set``.
     """
 
     name: str
@@ -49,15 +58,39 @@ class Param:
     choices: tuple[Any, ...] | None = None
     multiple_of: int | None = None
     remainder: int = 0
+    multiple: bool = False
+    flag: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in _PARAM_TYPES:
             raise ValueError(f"param {self.name}: unknown type {self.type!r}")
+        if self.multiple and self.type not in MEDIA_TYPES:
+            raise ValueError(f"param {self.name}: only media parameters take several values")
+        if self.flag is not None and (not self.flag.startswith("--") or not self.flag[2:].replace("-", "").isalnum()):
+            raise ValueError(f"param {self.name}: flag must look like --some-name, got {self.flag!r}")
+
+    @property
+    def is_media(self) -> bool:
+        return self.type in MEDIA_TYPES
+
+    @property
+    def cli_flag(self) -> str | None:
+        """The option that sets this parameter: its own ``flag``, or the host's standard one
+        (``--image-start``, ``--image-end``, ...); None when only ``--set`` does."""
+        return self.flag or STANDARD_FLAGS.get(self.name)
 
     def coerce(self, value: Any) -> Any:
         """Convert a value from the command line or JSON to this parameter's type."""
         if value is None:
             return None
+        if self.multiple:
+            # One file given alone is a list of one; ``--set refs=a.png,b.png`` is a list of two.
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not items:
+                raise ParameterError(self.name, f"expected a list of files, got {value!r}")
+            if any(not isinstance(item, str) for item in items):
+                raise ParameterError(self.name, f"expected file names, got {value!r}")
+            return [item.strip() for item in items]
         try:
             if self.type == "int":
                 if isinstance(value, bool):
@@ -96,6 +129,13 @@ class Param:
             if self.required:
                 raise ParameterError(self.name, f"is required ({self.help})" if self.help else "is required")
             return None
+        if self.multiple:
+            # For a list, minimum and maximum bound how many files it holds.
+            if self.minimum is not None and len(value) < self.minimum:
+                raise ParameterError(self.name, f"needs at least {_number(self.minimum)} files (got {len(value)})")
+            if self.maximum is not None and len(value) > self.maximum:
+                raise ParameterError(self.name, f"takes at most {_number(self.maximum)} files (got {len(value)})")
+            return value
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
             raise ParameterError(self.name, f"must be one of {allowed} (got {value!r})")
@@ -137,6 +177,10 @@ class Param:
             out["rule"] = self.rule_text()
         if self.required:
             out["required"] = True
+        if self.multiple:
+            out["multiple"] = True
+        if self.cli_flag:
+            out["flag"] = self.cli_flag
         if self.help:
             out["help"] = self.help
         return out
@@ -366,11 +410,15 @@ class GenerationRequest:
     ``given`` names the parameters the user set (flags, ``--set``, ``--resolution``, a
     ``--settings`` file, a ``--profile``); the others are the model's or the config's
     defaults, which a family's ``fit_size`` may change (a size that follows an image).
+    ``inputs`` describes each media parameter's file as the host verified it at the door:
+    ``{"kind", "path", "sha256", "bytes"}`` (and ``source``, the user's own path, once a
+    queue has stored a copy), a list of those for a ``multiple`` parameter.
     """
 
     model: str
     params: Mapping[str, Any]
     given: frozenset[str] = frozenset()
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def prompt(self) -> str:
@@ -385,7 +433,10 @@ class GenerationRequest:
         return default if value is None else value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "model": self.model, "params": dict(self.params), "given": sorted(self.given)}
+        out = {"schema": SCHEMA_VERSION, "model": self.model, "params": dict(self.params), "given": sorted(self.given)}
+        if self.inputs:
+            out["inputs"] = dict(self.inputs)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationRequest:
@@ -396,7 +447,10 @@ class GenerationRequest:
         given = data.get("given") or ()
         if not isinstance(given, (list, tuple)) or not all(isinstance(name, str) for name in given):
             raise UserError("a request's 'given' must be a list of parameter names")
-        return cls(model=str(data["model"]), params=dict(data["params"]), given=frozenset(given))
+        inputs = data.get("inputs") or {}
+        if not isinstance(inputs, Mapping):
+            raise UserError("a request's 'inputs' must be an object")
+        return cls(model=str(data["model"]), params=dict(data["params"]), given=frozenset(given), inputs=dict(inputs))
 
 
 class CancelToken:

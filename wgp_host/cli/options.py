@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES
+from wgp_hookspecs import METADATA_MODES, PROGRESS_MODES, STANDARD_FLAGS
 
 if TYPE_CHECKING:  # pragma: no cover
     from wgp_hookspecs import JobOptions
@@ -26,8 +26,10 @@ METADATA_OPTION = click.option("--metadata-mode", type=click.Choice(METADATA_MOD
 SWEEP_OPTION = click.option("--sweep", "sweeps", multiple=True, metavar="KEY=VALUES",
                             help="One job per value: KEY=A..B (integers) or KEY=V1,V2,...; repeatable (every combination); one batch.")
 
-#: Flags whose values are schema parameters (flag dest -> parameter name).
-FLAG_PARAMS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "frames", "fps", "image_start", "image_end")
+#: Flags whose values are schema parameters (flag dest = parameter name).
+FLAG_PARAMS = tuple(STANDARD_FLAGS)
+#: The click destination of a family's own input flag: ``--control-video`` -> ``media__control_video``.
+MEDIA_DEST = "media__"
 
 
 def generation_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,10 +102,11 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
             kwargs["type"] = click.Choice([str(c) for c in param.choices])
         else:
             kwargs["type"] = {"int": int, "float": float}.get(param.type, str)
-            if param.type in ("path", "image", "video"):
+            if param.is_media:
                 kwargs["metavar"] = "FILE"
         out.append(click.Option([*option.flags, "plan__" + option.name], **kwargs))
         taken |= {n for flag in option.flags for n in flag.split("/")}
+    out += _media_options(host, taken)
     for opt in host.adapter_options():
         if set(opt.flags) & taken:
             continue  # a flag two plugins both claim: the first keeps it
@@ -113,12 +116,31 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
     return out
 
 
+def _media_options(host: Any, taken: set[str]) -> list[click.Option]:
+    """One repeatable option per input flag that families declare (``--control-video``); the
+    model chosen decides which parameter it sets, and whether it takes one file or several."""
+    helps: dict[str, list[str]] = {}
+    for _family, spec in host.registry.models.values():
+        for param in spec.params:
+            if param.flag and param.flag not in taken:
+                text = param.help or param.name.replace("_", " ")
+                helps.setdefault(param.flag, [])
+                if text not in helps[param.flag]:
+                    helps[param.flag].append(text)
+    return [
+        click.Option([flag, MEDIA_DEST + flag[2:].replace("-", "_")], multiple=True, metavar="FILE",
+                     help=f"{'; '.join(texts)} (models that take it: see `wgp models --json`).")
+        for flag, texts in sorted(helps.items())
+    ]
+
+
 def job_options(kw: dict[str, Any]) -> JobOptions:
     """Pop the generation flags out of a command's keyword arguments into :class:`JobOptions`."""
     from wgp_hookspecs import JobOptions
 
     return JobOptions(
         adapter_options={k.removeprefix("adapter__"): kw.pop(k) for k in list(kw) if k.startswith("adapter__")},
+        media_flags={"--" + k.removeprefix(MEDIA_DEST).replace("_", "-"): kw.pop(k) for k in list(kw) if k.startswith(MEDIA_DEST)},
         plan_options={k.removeprefix("plan__"): kw.pop(k) for k in list(kw) if k.startswith("plan__")},
         model=kw.pop("model"),
         profile=kw.pop("profile"),

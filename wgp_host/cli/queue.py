@@ -104,7 +104,7 @@ def add(priority: int, as_json: bool, sweeps: tuple[str, ...], requests_file: st
         **kw: Any) -> None:
     """Validate a job (same flags as `wgp run`) and queue it; prints the job id."""
     from ..plugins import get_host
-    from ..submit import build_job
+    from ..submit import build_job, enqueue
 
     opts = job_options(kw)
     runtime = _runtime(config_file)
@@ -116,7 +116,7 @@ def add(priority: int, as_json: bool, sweeps: tuple[str, ...], requests_file: st
         print(f"wgp: warning: {warning}", file=sys.stderr)
     backend = open_backend(runtime)
     try:
-        job_id = backend.add(job.to_dict(), priority)
+        job_id = enqueue(backend, runtime, job, priority)
     finally:
         backend.close()
     if as_json:
@@ -130,13 +130,14 @@ def _add_batch(runtime: Any, opts: Any, sweeps: tuple[str, ...], requests_file: 
     """Every job of the batch validated first, then all queued, in run order; prints the batch id."""
     from ..batch import build_batch
     from ..plugins import get_host
+    from ..submit import enqueue
 
     batch, jobs, warnings = build_batch(get_host(), runtime, opts, sweeps, requests_file)
     for warning in warnings:
         print(f"wgp: warning: {warning}", file=sys.stderr)
     backend = open_backend(runtime)
     try:
-        ids = [backend.add(job.to_dict(), priority) for job in jobs]
+        ids = [enqueue(backend, runtime, job, priority) for job in jobs]
     finally:
         backend.close()
     _report_batch(batch, ids, priority, warnings, as_json, "queued", "")
@@ -151,6 +152,7 @@ def _add_batch(runtime: Any, opts: Any, sweeps: tuple[str, ...], requests_file: 
 def import_queue(file: str, priority: int, as_json: bool, config_file: str | None) -> None:
     """Queue the tasks of a WanGP saved queue (queue.zip), all or none; prints the batch id."""
     from ..plugins import get_host
+    from ..submit import enqueue
     from ..wangp_queue import import_queue as read_wangp_queue
 
     runtime = _runtime(config_file)
@@ -159,7 +161,7 @@ def import_queue(file: str, priority: int, as_json: bool, config_file: str | Non
         batch, jobs, warnings = read_wangp_queue(get_host(), runtime, file)
         for warning in warnings:
             print(f"wgp: warning: {warning}", file=sys.stderr)
-        ids = [backend.add(job.to_dict(), priority) for job in jobs]
+        ids = [enqueue(backend, runtime, job, priority) for job in jobs]
     finally:
         backend.close()
     _report_batch(batch, ids, priority, warnings, as_json, "imported", f" from {file}")

@@ -80,11 +80,22 @@ class EchoModel:
         frames = pattern(w, h, n, key)
         if request.get("image_start"):
             frames = _blend_start(frames, str(request.get("image_start")))
+        for path in request.get("reference_images") or ():
+            frames = _tint(frames, str(path))
         audio = [AudioTrack(tone(n / fps, 24_000, 1, hz), 24_000, language="und")] if request.get("audio", True) else []
         return GenerationResult(video=frames, fps=fps, audio=audio, metadata={"key": key, "tone_hz": hz})
 
     def unload(self) -> None:
         pass
+
+
+def _tint(frames: np.ndarray, path: str) -> np.ndarray:
+    """Mix a quarter of the reference image's mean colour into every frame."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        colour = np.asarray(img.convert("RGB"), dtype=np.float32).mean(axis=(0, 1))
+    return (0.75 * frames + 0.25 * colour).round().astype(np.uint8)
 
 
 def _blend_start(frames: np.ndarray, path: str) -> np.ndarray:

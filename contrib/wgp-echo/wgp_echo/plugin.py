@@ -31,6 +31,8 @@ MODELS = (
             Param("audio", "bool", True, help="Add a tone as an audio track."),
             Param("tone_hz", "float", None, minimum=20, maximum=20_000, help="Tone frequency (default: from the prompt)."),
             Param("image_start", "image", None, help="Optional start image blended into the frames."),
+            Param("reference_images", "image", None, multiple=True, maximum=4, flag="--reference-image",
+                  help="Reference image; repeatable: each tints the whole clip"),
         ),
     ),
     ModelSpec(
