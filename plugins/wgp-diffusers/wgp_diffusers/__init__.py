@@ -48,6 +48,7 @@ from .family import (  # noqa: E402
     standard_kwargs,
 )
 from .sizing import SizeRule, crop_box, fit_size, prepare_image  # noqa: E402
+from .modular import ModularDiffusersModel, audio_track, define_modular_family  # noqa: E402
 from .options import DTYPE_NAMES, OFFLOAD_MODES, OPTION_GROUP, PLAN_OPTIONS  # noqa: E402
 
 __version__ = "0.1.0"
@@ -59,10 +60,13 @@ __all__ = [
     "PLAN_OPTIONS",
     "STANDARD_PROFILES",
     "DiffusersModel",
+    "ModularDiffusersModel",
     "SizeRule",
+    "audio_track",
     "crop_box",
     "deferred",
     "define_family",
+    "define_modular_family",
     "diffusion",
     "fit_size",
     "hub_offline",

@@ -51,7 +51,7 @@ from wgp_hookspecs import (
     resolve_seed,
 )
 
-from . import diffusion, levers, planner, sizing
+from . import diffusion, levers, planner, sizing, stepping
 from .dtypes import ANY_DTYPE
 from .options import OPTION_GROUP
 
@@ -129,6 +129,11 @@ class DiffusersModel:
 
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
+
+    def denoising_steps(self, params: Mapping[str, Any]) -> int:
+        """The denoising steps the pipeline runs for ``params``, which the job's progress counts to:
+        ``steps``; an image-to-image call whose ``strength`` skips the first steps runs fewer."""
+        return int(params["steps"])
 
     def prompt_warnings(self, pipe: Any, kwargs: Mapping[str, Any]) -> list[str]:
         """A warning for each prompt of the call longer than the text encoder takes: the pipeline
@@ -286,11 +291,13 @@ class DiffusersModel:
         kwargs = self.pipeline_kwargs(params, images)
         for warning in self.prompt_warnings(pipe, kwargs):
             context.warn(warning)
-        output = pipe(
-            **self.reuse_prompt_embeddings(pipe, kwargs, context),
-            generator=diffusion.seeded_generator(seed, self.device),
-            callback_on_step_end=diffusion.step_callback(context, int(params["steps"])),
-        )
+        # Pipelines without callback_on_step_end (HunyuanVideo 1.5) report from their scheduler's step.
+        with stepping.reporting_steps(pipe, diffusion.step_callback(context, self.denoising_steps(params))) as on_step:
+            output = pipe(
+                **self.reuse_prompt_embeddings(pipe, kwargs, context),
+                generator=diffusion.seeded_generator(seed, self.device),
+                **on_step,
+            )
         result = self.result(output, params)
         result.metadata.update({"seed": int(seed), "pipeline": type(pipe).__name__, "vae_tiling": tiled})
         if cropped:

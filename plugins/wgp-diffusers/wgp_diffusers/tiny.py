@@ -3,7 +3,7 @@
 A family's tiny builder picks its own transformer and VAE sizes; the parts
 every family needs the same way are here: deterministic weights
 (:func:`seeded_weights`), text tokenizers built in memory without a hub
-(:func:`tiny_t5_tokenizer`, :func:`tiny_clip_tokenizer`), small text encoders
+(:func:`tiny_t5_tokenizer`, :func:`tiny_clip_tokenizer`, :func:`tiny_qwen_tokenizer`), small text encoders
 that fit them (:func:`tiny_t5_encoder`, :func:`tiny_clip_text_encoder`) and
 saving in diffusers layout with safetensors only (:func:`save_tiny_pipeline`).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTokenizer,
+    Qwen2Tokenizer,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -107,6 +108,37 @@ def tiny_clip_text_encoder(vocab_size: int, width: int = 32) -> CLIPTextModel:
     )
 
 
+#: Qwen's special tokens every chat prompt uses: ``<|endoftext|>`` (unknown, end and padding),
+#: then a turn's start and end.
+QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+#: A ChatML template for tiny Qwen tokenizers, written for tests (not a published one): each turn
+#: ``<|im_start|>ROLE\nTEXT<|im_end|>\n``, then the assistant's header when asked for.  That is what
+#: Qwen2.5-VL's and Qwen3's templates give for user turns (Qwen3's with thinking on, as Z-Image asks).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_qwen_tokenizer(
+    extra_special_tokens: Sequence[str] = (), chat_template: str | None = QWEN_CHAT_TEMPLATE, padding_side: str = "right",
+) -> Qwen2Tokenizer:
+    """A byte-level Qwen2 tokenizer without merges (every byte one token, GPT-2's byte symbols as
+    ids 0-255), then :data:`QWEN_SPECIAL_TOKENS` and ``extra_special_tokens`` (e.g. Qwen2.5-VL's
+    vision tokens), with a chat template; built in memory, so any prompt tokenizes without a
+    vocabulary file.  The text encoders of Qwen-Image, HunyuanVideo 1.5 and Z-Image take it."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {symbol: index for index, symbol in enumerate(bytes_to_unicode().values())}
+    specials = [*QWEN_SPECIAL_TOKENS, *extra_special_tokens]
+    for token in specials:
+        vocab.setdefault(token, len(vocab))
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], padding_side=padding_side, chat_template=chat_template)
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    return tokenizer
+
+
 def save_tiny_pipeline(pipe: Any, folder: str | os.PathLike[str]) -> None:
     """Write ``pipe`` to ``folder`` in diffusers layout with safetensors; it loads back with ``from_pretrained``."""
     os.makedirs(folder, exist_ok=True)
@@ -139,12 +171,15 @@ def save_gguf(state_dict: Mapping[str, Any], path: str | os.PathLike[str], quant
 
 __all__ = [
     "CHARACTERS",
+    "QWEN_CHAT_TEMPLATE",
+    "QWEN_SPECIAL_TOKENS",
     "TINY_SEED",
     "save_gguf",
     "save_tiny_pipeline",
     "seeded_weights",
     "tiny_clip_text_encoder",
     "tiny_clip_tokenizer",
+    "tiny_qwen_tokenizer",
     "tiny_t5_encoder",
     "tiny_t5_tokenizer",
 ]
