@@ -32,6 +32,10 @@ def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
     kind = spec.options.get("pipeline")
     # Attribute access on the diffusers module imports only the class asked for: a
     # text-to-video run never pays for the image pipeline's CLIP imports.
+    if kind == "vace":
+        return diffusers.WanVACEPipeline
+    if kind == "animate":
+        return diffusers.WanAnimatePipeline
     if kind == "i2v" or (kind == "ti2v" and with_image):
         return diffusers.WanImageToVideoPipeline
     return diffusers.WanPipeline
@@ -143,9 +147,23 @@ class WanModel(DiffusersModel):
         return {"prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
 
 
+def model_class(spec: ModelSpec) -> type[WanModel]:
+    """The loaded-model class of ``spec``: VACE and Animate take media inputs of their own."""
+    kind = spec.options.get("pipeline")
+    if kind == "vace":
+        from .vace import VaceModel
+
+        return VaceModel
+    if kind == "animate":
+        from .animate import AnimateModel
+
+        return AnimateModel
+    return WanModel
+
+
 def load(spec: ModelSpec, plan: LoadPlan) -> WanModel:
     """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`): nothing is read before the plan is checked."""
-    return WanModel.load(spec, plan)
+    return model_class(spec).load(spec, plan)
 
 
 __all__ = [
@@ -154,6 +172,7 @@ __all__ = [
     "configure_scheduler",
     "load",
     "load_images",
+    "model_class",
     "pipeline_class",
     "pipeline_kwargs",
 ]

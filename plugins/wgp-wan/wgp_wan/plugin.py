@@ -28,7 +28,7 @@ DISTILL_PROFILE = Profile(
 )
 
 WAN_FAMILY = define_family(
-    "wan", "wgp_wan", WAN_MODELS, check, "Wan 2.1 and 2.2 text/image/first-last-frame to video (diffusers)",
+    "wan", "wgp_wan", WAN_MODELS, check, "Wan 2.1 and 2.2 text/image/first-last-frame to video, VACE and Animate (diffusers)",
     profiles=(DISTILL_PROFILE,),
 )
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``: wgp_wan.pipeline.load and

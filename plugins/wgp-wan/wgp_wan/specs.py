@@ -92,8 +92,61 @@ def _spec(id: str, repo: str, capabilities: set[str], description: str, params: 
     )
 
 
+VIDEO_IN = "video-in"
+MASK_IN = "mask-in"
+
+#: What VACE takes besides a text-to-video model's parameters (WanVACEPipeline's video, mask,
+#: reference_images and conditioning_scale).
+VACE_MEDIA = (
+    Param("control_video", "video", flag="--control-video",
+          help="video whose frames guide the generated ones (pose, depth, edges, or a video to edit under "
+               "--mask-video); its first --frames frames are used, fitted to the size"),
+    Param("mask_video", "mask", flag="--mask-video",
+          help="image or video (needs --control-video): white where the control video is generated anew, "
+               "black where it is kept"),
+    Param("reference_images", "image", multiple=True, flag="--reference-image",
+          help="picture of a subject or background the video shows (repeatable)"),
+    # Wan2.1 vace.py generate(): context_scale=1.0; the diffusers call's conditioning_scale=1.0.
+    Param("conditioning_scale", "float", default=1.0, minimum=0.0,
+          help="how strongly the control video and reference images steer (VACE context scale)"),
+)
+
+#: Wan 2.2's wan/configs/wan_animate_14B.py: shift 5.0, 20 steps, guide 1.0 (no CFG), clips of
+#: 77 frames, 30 fps, the default prompt below; generate.py: --refert_num 1 (frames of the
+#: previous clip that condition the next).  The size is the preprocessing's default
+#: resolution_area 1280x720, the diffusers WanAnimatePipeline's default too.
+ANIMATE_PROMPT = "视频中的人在做动作"
+ANIMATE_PARAMS = (
+    Param("prompt", "str", default=ANIMATE_PROMPT, help="what the video shows (default: the official Animate prompt)"),
+    Param("negative_prompt", "str", default=NEGATIVE_PROMPT,
+          help="what to steer away from (used only with --guidance above 1)"),
+    SEED_PARAM,
+    Param("width", "int", default=1280, minimum=16, multiple_of=16, help="frame width in pixels"),
+    Param("height", "int", default=720, minimum=16, multiple_of=16, help="frame height in pixels"),
+    Param("frames", "int", minimum=2, help="frames to make (default: as many as the pose video has)"),
+    Param("segment_frames", "int", default=77, minimum=5, multiple_of=4, remainder=1,
+          help="frames made per denoising pass (4n+1); longer videos are made segment after segment"),
+    Param("segment_overlap", "int", default=1, choices=(1, 5),
+          help="last frames of a segment that condition the next one"),
+    Param("steps", "int", default=20, minimum=1, maximum=1000, help="denoising steps (per segment)"),
+    Param("guidance", "float", default=1.0, minimum=0.0, help="classifier-free guidance scale (1: off)"),
+    Param("flow_shift", "float", default=5.0, minimum=0.0, help="scheduler flow shift"),
+    Param("fps", "int", default=30, minimum=1, maximum=240, help="frames per second of the output video"),
+    Param("image_start", "image", required=True, help="the character to animate"),
+    Param("pose_video", "video", required=True, flag="--pose-video",
+          help="skeleton video of the motion, one frame per output frame (Wan Animate preprocessing's src_pose)"),
+    Param("face_video", "video", required=True, flag="--face-video",
+          help="face crops of the driving video, one per pose frame (Wan Animate preprocessing's src_face)"),
+    Param("background_video", "video", flag="--background-video",
+          help="replacement: the video whose person the character replaces (src_bg); needs --mask-video"),
+    Param("mask_video", "mask", flag="--mask-video",
+          help="replacement: image or video, white where the character goes (src_mask); needs --background-video"),
+)
+
+
 #: Every Wan model wgp knows.  ``options``:
-#:   pipeline      "t2v", "i2v" or "ti2v" (text, image, or either on one checkpoint)
+#:   pipeline      "t2v", "i2v" or "ti2v" (text, image, or either on one checkpoint); "vace"
+#:                 (WanVACEPipeline) or "animate" (WanAnimatePipeline)
 #:   image_encoder the checkpoint has a CLIP image encoder (Wan 2.1 image models)
 #:   last_image    first-last-frame conditioning (image_end)
 #:   boundary_ratio  two experts: transformer for t >= ratio * 1000, transformer_2 below
@@ -172,6 +225,34 @@ WAN_MODELS: tuple[ModelSpec, ...] = (
         # The 16x VAE and 2x2 patches make sizes multiples of 32.
         _params(width=1280, height=704, frames=121, flow_shift=5.0, fps=24, size_multiple=32, image_start="optional"),
         pipeline="ti2v", vae="2.2", size_rule=TI2V_SIZE,
+    ),
+    _spec(
+        "wan2.1-vace-1.3b",
+        "Wan-AI/Wan2.1-VACE-1.3B-diffusers",  # the diffusers WanVACEPipeline docs name this repo
+        {T2V, VIDEO_IN, MASK_IN},
+        "Wan 2.1 VACE, 1.3B, 480p: text-to-video guided by a control video, a mask and reference images",
+        # generate.py: 50 steps, guide 5.0, 81 frames; shift 16 for vace tasks; SUPPORTED_SIZES
+        # allows vace-1.3B only 832*480 (or 480*832).  The diffusers example uses 30 steps, shift 3.
+        _params(width=832, height=480, flow_shift=16.0) + VACE_MEDIA,
+        pipeline="vace", vae="2.1",
+    ),
+    _spec(
+        "wan2.1-vace-14b",
+        "Wan-AI/Wan2.1-VACE-14B-diffusers",
+        {T2V, VIDEO_IN, MASK_IN},
+        "Wan 2.1 VACE, 14B, 720p (480p also works): text-to-video guided by a control video, a mask and reference images",
+        # generate.py: as vace-1.3B; the default --size 1280*720 is one of vace-14B's SUPPORTED_SIZES.
+        _params(width=1280, height=720, flow_shift=16.0) + VACE_MEDIA,
+        pipeline="vace", vae="2.1",
+    ),
+    _spec(
+        "wan2.2-animate-14b",
+        "Wan-AI/Wan2.2-Animate-14B-Diffusers",  # the diffusers WanAnimatePipeline example names this repo
+        {I2V, VIDEO_IN, MASK_IN},
+        "Wan 2.2 Animate, 14B, 720p at 30 fps: a character image moved by pose and face videos, "
+        "or put in place of the person of a background video",
+        ANIMATE_PARAMS,
+        pipeline="animate", vae="2.1", image_encoder=True,
     ),
 )
 

@@ -3,7 +3,9 @@
 Each tiny model has the component classes and folder layout of the real
 checkpoint (same pipeline class, same optional parts: CLIP image encoder for
 Wan 2.1 image models, ``transformer_2`` and ``boundary_ratio`` for Wan 2.2
-A14B, the 48-channel residual VAE and ``expand_timesteps`` for TI2V-5B), at
+A14B, the 48-channel residual VAE and ``expand_timesteps`` for TI2V-5B, the VACE
+transformer with its VACE blocks, the Animate transformer with its motion and face
+encoders and the CLIP image encoder), at
 sizes that load in a fraction of a second and generate 5 frames at 32x32 in
 well under a second.  The tokenizer is built locally; nothing touches a hub.
 Building is deterministic: the same spec gives the same weights.
@@ -14,7 +16,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanTransformer3DModel
+from diffusers import (
+    AutoencoderKLWan,
+    UniPCMultistepScheduler,
+    WanAnimateTransformer3DModel,
+    WanTransformer3DModel,
+    WanVACETransformer3DModel,
+)
 from transformers import CLIPVisionConfig, CLIPVisionModel
 from wgp_hookspecs import ModelSpec
 
@@ -83,6 +91,63 @@ def tiny_transformer(in_channels: int, out_channels: int, image: bool = False, l
     )
 
 
+def tiny_vace_transformer() -> WanVACETransformer3DModel:
+    """A two-layer VACE DiT with a VACE block at each layer.  Its control input is 96 channels,
+    as in the real checkpoints: inactive and reactive latents (2 x 16) and the 8x8 mask (64)."""
+    return WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=TEXT_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        vace_layers=[0, 1],
+        vace_in_channels=96,
+    )
+
+
+#: Face frames the tiny Animate motion encoder takes (16x16; the real one takes 512x512).
+ANIMATE_FACE_SIZE = 16
+
+
+def tiny_animate_transformer() -> WanAnimateTransformer3DModel:
+    """A two-layer Animate DiT (noise, reference and pose latents, CLIP image tokens) with a
+    16-pixel motion encoder and one face adapter block."""
+    heads, head_dim = 2, 12
+    return WanAnimateTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=heads,
+        attention_head_dim=head_dim,
+        in_channels=36,
+        latent_channels=16,
+        out_channels=16,
+        text_dim=TEXT_DIM,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=CLIP_HIDDEN,
+        added_kv_proj_dim=heads * head_dim,
+        motion_encoder_channel_sizes={"4": 8, "8": 8, "16": 8},
+        motion_encoder_size=ANIMATE_FACE_SIZE,
+        motion_style_dim=8,
+        motion_dim=4,
+        motion_encoder_dim=8,
+        face_encoder_hidden_dim=8,
+        face_encoder_num_heads=2,
+        inject_face_latents_blocks=2,
+        motion_encoder_batch_size=4,
+    )
+
+
 def tiny_image_encoder() -> tuple[CLIPVisionModel, Any]:
     model = CLIPVisionModel(
         CLIPVisionConfig(
@@ -111,6 +176,13 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
         # image latents; TI2V-5B writes the image latents into the first frame instead.
         in_channels = z_dim + 4 + z_dim if options.get("pipeline") == "i2v" else z_dim
         has_image_encoder = bool(options.get("image_encoder"))
+        kind = options.get("pipeline")
+        if kind == "vace":
+            transformer: Any = tiny_vace_transformer()
+        elif kind == "animate":
+            transformer = tiny_animate_transformer()
+        else:
+            transformer = tiny_transformer(in_channels, z_dim, has_image_encoder, bool(options.get("last_image")))
         components: dict[str, Any] = dict(
             tokenizer=tokenizer,
             text_encoder=text_encoder,
@@ -120,7 +192,7 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
                 use_flow_sigmas=True,
                 flow_shift=float(spec.defaults().get("flow_shift") or 3.0),
             ),
-            transformer=tiny_transformer(in_channels, z_dim, has_image_encoder, bool(options.get("last_image"))),
+            transformer=transformer,
         )
         if options.get("boundary_ratio") is not None:
             components["transformer_2"] = tiny_transformer(in_channels, z_dim)
