@@ -8,7 +8,7 @@ from diffusers import FluxKontextPipeline, FluxPipeline
 from diffusers.utils import load_image
 from flux_testing import SMALL, as_arrays, generate, generator, load, request_params
 from wgp_flux.plugin import FLUX_FAMILY
-from wgp_flux.specs import FLUX_MODEL_IDS, get_spec
+from wgp_flux.specs import FLUX1_MODEL_IDS, get_spec
 from wgp_hookspecs import ParameterError, UserError
 
 from wgp_host.testing import Recorder, heavy_imports, registered_families
@@ -27,6 +27,11 @@ def test_entry_point_registers_every_model():
         "flux.1-dev": "black-forest-labs/FLUX.1-dev",
         "flux.1-schnell": "black-forest-labs/FLUX.1-schnell",
         "flux.1-kontext-dev": "black-forest-labs/FLUX.1-Kontext-dev",
+        "flux.2-dev": "black-forest-labs/FLUX.2-dev",
+        "flux.2-klein-4b": "black-forest-labs/FLUX.2-klein-4B",
+        "flux.2-klein-9b": "black-forest-labs/FLUX.2-klein-9B",
+        "flux.2-klein-base-4b": "black-forest-labs/FLUX.2-klein-base-4B",
+        "flux.2-klein-base-9b": "black-forest-labs/FLUX.2-klein-base-9B",
     }
 
 
@@ -54,7 +59,7 @@ def test_schema_rules():
         get_spec(KONTEXT).param("image_start").validate(None)
 
 
-@pytest.mark.parametrize("model_id", FLUX_MODEL_IDS)
+@pytest.mark.parametrize("model_id", FLUX1_MODEL_IDS)
 def test_tiny_model_generates_a_batch(model_id, wgp_tiny_model, wgp_test_images):
     recorder = Recorder()
     model = load(model_id, wgp_tiny_model(model_id))

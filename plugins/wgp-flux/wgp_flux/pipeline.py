@@ -1,4 +1,4 @@
-"""Loading and running Flux models with diffusers.
+"""Loading and running Flux models with diffusers (FLUX.2: :mod:`wgp_flux.pipeline_flux2`).
 
 The first module of this plugin that imports torch and diffusers; the host
 reaches it only through ``load``.  Loading, generating and unloading are
@@ -99,8 +99,13 @@ class FluxModel(DiffusersModel):
         check_configs(spec, configs, location)
 
 
-def load(spec: ModelSpec, plan: LoadPlan) -> FluxModel:
-    """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`)."""
+def load(spec: ModelSpec, plan: LoadPlan) -> DiffusersModel:
+    """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`): a FLUX.2 id as
+    :class:`~wgp_flux.pipeline_flux2.Flux2Model`, a FLUX.1 one as :class:`FluxModel`."""
+    if spec.options.get("pipeline") in ("flux2", "klein"):
+        from .pipeline_flux2 import Flux2Model
+
+        return Flux2Model.load(spec, plan)
     return FluxModel.load(spec, plan)
 
 

@@ -1,4 +1,4 @@
-"""The FLUX.1 model ids, their weights and their parameters.
+"""The model ids of this plugin (FLUX.1 here, FLUX.2 in :mod:`wgp_flux.specs_flux2`), their weights and parameters.
 
 Defaults follow the model cards (FLUX.1-dev: 50 steps, guidance 3.5, 512
 tokens; FLUX.1-schnell: 4 steps, guidance 0, 256 tokens; FLUX.1-Kontext-dev:
@@ -11,6 +11,8 @@ from __future__ import annotations
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
 from wgp_diffusers.sizing import SizeRule
+
+from .specs_flux2 import FLUX2_MODELS
 
 T2I = "text-to-image"
 EDIT = "image-editing"
@@ -53,7 +55,7 @@ KONTEXT_SIZE = SizeRule(multiple=16, fit="kontext", crop=False)
 #:   scheduler        "dynamic" (resolution-dependent shift: dev, Kontext) or "fixed" (schnell)
 #:   size_rule        Kontext: without a size, the output is the reference's preferred Kontext
 #:                    resolution (FluxKontextPipeline's own choice for the reference), not 1024x1024
-FLUX_MODELS: tuple[ModelSpec, ...] = (
+FLUX1_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="flux.1-dev",
         capabilities=frozenset({T2I}),
@@ -79,6 +81,10 @@ FLUX_MODELS: tuple[ModelSpec, ...] = (
         options={"pipeline": "kontext", "guidance_embeds": True, "scheduler": "dynamic", "size_rule": KONTEXT_SIZE},
     ),
 )
+
+#: Every model of the family: FLUX.1 and FLUX.2 (one family, so one weights rule tells their folders apart).
+FLUX_MODELS: tuple[ModelSpec, ...] = FLUX1_MODELS + FLUX2_MODELS
+FLUX1_MODEL_IDS = tuple(spec.id for spec in FLUX1_MODELS)
 
 FLUX_SPECS = {spec.id: spec for spec in FLUX_MODELS}
 FLUX_MODEL_IDS = tuple(FLUX_SPECS)

@@ -1,4 +1,4 @@
-"""Random-weight copies of the Flux models, for tests and ``wgp models tiny``.
+"""Random-weight copies of the FLUX.1 models (FLUX.2: :mod:`wgp_flux.tiny_flux2`), for tests and ``wgp models tiny``.
 
 Each tiny model has the real checkpoint's component classes and folder layout
 (FluxTransformer2DModel, AutoencoderKL, CLIPTextModel + T5EncoderModel with
@@ -99,5 +99,11 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
 
 
 def build_tiny(spec: ModelSpec, folder: str | os.PathLike[str]) -> None:
-    """Write a random-weight copy of ``spec`` to ``folder`` in diffusers layout (safetensors)."""
+    """Write a random-weight copy of ``spec`` to ``folder`` in diffusers layout (safetensors);
+    FLUX.2 ids are built by :mod:`wgp_flux.tiny_flux2`."""
+    if spec.options.get("pipeline") in ("flux2", "klein"):
+        from .tiny_flux2 import build_tiny_flux2_pipeline
+
+        save_tiny_pipeline(build_tiny_flux2_pipeline(spec), folder)
+        return
     save_tiny_pipeline(build_tiny_pipeline(spec), folder)
