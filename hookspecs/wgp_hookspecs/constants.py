@@ -31,6 +31,7 @@ CAPABILITIES = {
     "first-last-frame-to-video": "makes a video from a first and a last image (image_start, image_end)",
     "text-to-image": "makes images from a prompt",
     "image-editing": "makes an image from an input image and an instruction",
+    "image-to-image": "makes an image that starts from an input image's noised latents (image_start, strength)",
     "text-to-audio": "makes audio from a prompt",
     "video-in": "takes a video as input",
     "mask-in": "takes a mask image as input",
