@@ -95,14 +95,10 @@ class PluginFacingHost(Host):
     ) -> tuple[str, list[str]]:
         from dataclasses import replace
 
-        from wgp_hookspecs import PRIORITY_RANGE, UserError
-
         from .cli.queue import open_backend
         from .submit import build_job, enqueue
 
-        low, high = PRIORITY_RANGE
-        if not low <= int(priority) <= high:
-            raise UserError(f"priority must be between {low} and {high} (got {priority})")
+        _check_priority(priority)
         runtime = self._runtime(config_file)
         job, warnings = build_job(self._plugins(), runtime, options)
         if job_id is not None:
@@ -112,6 +108,52 @@ class PluginFacingHost(Host):
             return enqueue(backend, runtime, job, int(priority)), warnings
         finally:
             backend.close()
+
+    def queue_batch(
+        self,
+        options: JobOptions,
+        sweeps: tuple[str, ...],
+        *,
+        priority: int = 0,
+        batch_id: str | None = None,
+        config_file: str | None = None,
+    ) -> tuple[str, list[str], list[str]]:
+        from dataclasses import replace
+
+        from .batch import build_batch
+        from .cli.queue import open_backend
+        from .submit import enqueue
+
+        _check_priority(priority)
+        runtime = self._runtime(config_file)
+        batch, jobs, warnings = build_batch(self._plugins(), runtime, options, tuple(sweeps))
+        if batch_id is not None:
+            batch, jobs = str(batch_id), [replace(job, batch=str(batch_id)) for job in jobs]
+        backend = open_backend(runtime)
+        try:
+            return batch, [enqueue(backend, runtime, job, int(priority)) for job in jobs], warnings
+        finally:
+            backend.close()
+
+    def batch_status(self, batch_id: str, *, config_file: str | None = None) -> dict[str, Any] | None:
+        from .batch import batch_rows, rollup
+        from .cli.queue import open_backend
+
+        backend = open_backend(self._runtime(config_file))
+        try:
+            rows = batch_rows(backend, batch_id)
+        finally:
+            backend.close()
+        return rollup(batch_id, rows) if rows else None
+
+
+def _check_priority(priority: int) -> None:
+    """The CLI's ``--priority`` range, for callers that are not the CLI."""
+    from wgp_hookspecs import PRIORITY_RANGE, UserError
+
+    low, high = PRIORITY_RANGE
+    if not low <= int(priority) <= high:
+        raise UserError(f"priority must be between {low} and {high} (got {priority})")
 
 
 def print_warnings(warnings: list[str]) -> None:

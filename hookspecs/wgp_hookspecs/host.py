@@ -135,3 +135,22 @@ class Host(ABC):
         job exists: idempotent submits).  Bad input raises :class:`~wgp_hookspecs.UserError`
         (a :class:`~wgp_hookspecs.ParameterError` names the parameter) and queues nothing."""
         raise NotImplementedError("this host has no queue")
+
+    def queue_batch(
+        self,
+        options: JobOptions,
+        sweeps: tuple[str, ...],
+        *,
+        priority: int = 0,
+        batch_id: str | None = None,
+        config_file: str | None = None,
+    ) -> tuple[str, list[str], list[str]]:
+        """Validate and queue a batch as ``wgp queue add --sweep`` does (``sweeps`` are its
+        ``KEY=A..B`` / ``KEY=V1,V2`` items): every job validated before any is queued.  Returns the
+        batch id (``batch_id`` when given), the job ids in run order and the warnings."""
+        raise NotImplementedError("this host has no queue")
+
+    def batch_status(self, batch_id: str, *, config_file: str | None = None) -> dict[str, Any] | None:
+        """A batch rolled up as ``wgp queue status BATCH --json`` shows it (jobs per state, steps
+        done of all, failed and cancelled ids, ``ids``); None when no job has that batch id."""
+        raise NotImplementedError("this host has no queue")
