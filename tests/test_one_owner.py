@@ -26,23 +26,25 @@ def test_every_seeded_model_advertises_the_host_seed_rule(wgp_cli):
     assert "--seed INTEGER Seed; -1 or omitted picks one" in help_text
 
 
-def _required_args(model: dict, images: dict[str, str]) -> list[str]:
+def _required_args(model: dict, files: dict[str, str]) -> list[str]:
+    """A good file for each input the model requires, given with the parameter's own flag."""
+    by_kind = {"image": files["a"], "mask": files["a"], "video": files["mp4"], "audio": files["wav"], "path": files["a"]}
     args = []
     for param in model["params"]:
-        if param.get("required") and param["name"] == "image_start":
-            args += ["--image-start", images["a"]]
-        elif param.get("required") and param["name"] == "image_end":
-            args += ["--image-end", images["b"]]
+        if param.get("required") and param["type"] in by_kind:
+            args += [param.get("flag") or "--set", by_kind[param["type"]] if param.get("flag") else
+                     f"{param['name']}={by_kind[param['type']]}"]
     return args
 
 
-def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_test_images):
+def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_test_images, wgp_bad_media):
+    files = {**wgp_test_images, "mp4": wgp_bad_media["mp4"], "wav": wgp_bad_media["wav"]}
     for model in _models(wgp_cli):
         if not any(p["name"] == "seed" for p in model["params"]):
             continue
         seeds = set()
         for _ in range(2):
-            result = wgp_cli("run", "-m", model["id"], "-p", "x", "--seed", "-1", *_required_args(model, wgp_test_images), "--dry-run")
+            result = wgp_cli("run", "-m", model["id"], "-p", "x", "--seed", "-1", *_required_args(model, files), "--dry-run")
             assert result.exit_code == 0, (model["id"], result.output)
             seeds.add(json.loads(result.stdout)["params"]["seed"])
         assert all(0 <= s <= MAX_SEED for s in seeds), model["id"]

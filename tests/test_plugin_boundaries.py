@@ -70,7 +70,8 @@ def imports(folder: Path, packages: list[str]) -> dict[str, set[str]]:
 def test_every_first_party_distribution_is_checked():
     names = {project(folder)[0] for folder in DISTRIBUTIONS}
     assert {"wgp-hookspecs", "wgp-diffusers", "wgp-wan", "wgp-flux", "wgp-ltx", "wgp-matanyone", "wgp-lora",
-            "wgp-manifest", "wgp-echo", "wgp-prompt-enhancer", "wgp-celery"} <= names
+            "wgp-manifest", "wgp-echo", "wgp-prompt-enhancer", "wgp-celery", "wgp-hunyuan", "wgp-zimage", "wgp-qwen",
+            "wgp-minimax", "wgp-http"} <= names
 
 
 @pytest.mark.parametrize("folder", DISTRIBUTIONS, ids=lambda f: f.name)

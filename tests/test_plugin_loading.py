@@ -275,7 +275,7 @@ def test_help_and_plugins_never_import_torch(home_env):
         code = (
             "import sys; from wgp_host.cli import cli\n"
             f"try:\n    cli.main({args!r})\nexcept SystemExit:\n    pass\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers', 'av', 'celery', 'kombu', 'redis'))\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'diffusers', 'transformers', 'av', 'celery', 'kombu', 'redis', 'starlette', 'uvicorn', 'httpx', 'mcp'))\n"
             "print('HEAVY', bad, file=sys.stderr)"
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__("os").environ, **home_env})
@@ -294,6 +294,11 @@ FIRST_PARTY = {
     "wgp-lora": (["register_adapters"], ["loras"]),
     "wgp-prompt-enhancer": (["register_adapters"], ["prompt-enhancer"]),
     "wgp-celery": (["register_queue_backends"], []),
+    "wgp-hunyuan": (["register_model_families"], []),
+    "wgp-qwen": (["register_model_families"], []),
+    "wgp-zimage": (["register_model_families"], []),
+    "wgp-minimax": (["register_model_families"], []),
+    "wgp-http": (["register_progress_sinks"], ["mcp", "serve"]),
 }
 
 

@@ -119,18 +119,18 @@ def _plugin_options(host: Any, base: list[click.Parameter]) -> list[click.Option
 def _media_options(host: Any, taken: set[str]) -> list[click.Option]:
     """One repeatable option per input flag that families declare (``--control-video``); the
     model chosen decides which parameter it sets, and whether it takes one file or several."""
-    helps: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
     for _family, spec in host.registry.models.values():
         for param in spec.params:
             if param.flag and param.flag not in taken:
-                text = param.help or param.name.replace("_", " ")
-                helps.setdefault(param.flag, [])
-                if text not in helps[param.flag]:
-                    helps[param.flag].append(text)
+                text = (param.help or param.name.replace("_", " ")).rstrip(".")
+                # Several families share a flag: the shortest of their help texts reads best in --help.
+                if param.flag not in helps or len(text) < len(helps[param.flag]):
+                    helps[param.flag] = text
     return [
         click.Option([flag, MEDIA_DEST + flag[2:].replace("-", "_")], multiple=True, metavar="FILE",
-                     help=f"{'; '.join(texts)} (models that take it: see `wgp models --json`).")
-        for flag, texts in sorted(helps.items())
+                     help=f"{text[:1].upper()}{text[1:]} (models that take it, and how many: `wgp models --json`).")
+        for flag, text in sorted(helps.items())
     ]
 
 
