@@ -114,3 +114,19 @@ def test_a_request_keeps_its_inputs_through_json():
                                                                                               "sha256": "0" * 64, "bytes": 3}})
     assert GenerationRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
     assert "inputs" not in GenerationRequest("echo", {}).to_dict()
+
+
+def test_an_audio_input_becomes_the_sound_of_the_video(wgp_cli, sounds, wgp_bad_media, tmp_path):
+    import av
+
+    result = wgp_cli("run", *QUICK, "--frames", "16", "--audio", sounds["m4a"], "--output-dir", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.stderr
+    (video,) = [a["path"] for a in json.loads(result.stdout)["artifacts"] if a["role"] == "video"]
+    with av.open(video) as container:
+        (stream,) = container.streams.audio
+        samples = [f.to_ndarray() for f in container.decode(stream)]
+        assert (stream.codec_context.name, stream.rate) == ("aac", 16000)  # the file's, not the tone's 24 kHz
+    assert abs(sum(s.shape[-1] for s in samples) / 16000 - 1.0) < 0.1  # cut to the clip: 16 frames at 16 fps
+    for bad, needle in (("png", "has no audio stream"), ("mp4", "has no audio stream"), ("zero", "is empty (0 bytes)")):
+        assert_one_line_error(wgp_cli("queue", "add", *QUICK, "--audio", wgp_bad_media[bad]), "--audio", needle)
+    assert json.loads(wgp_cli("queue", "list", "--json").stdout) == []

@@ -82,11 +82,30 @@ class EchoModel:
             frames = _blend_start(frames, str(request.get("image_start")))
         for path in request.get("reference_images") or ():
             frames = _tint(frames, str(path))
-        audio = [AudioTrack(tone(n / fps, 24_000, 1, hz), 24_000, language="und")] if request.get("audio", True) else []
+        if request.get("soundtrack"):
+            audio = [_soundtrack(str(request.get("soundtrack")), n / fps)]
+        else:
+            audio = [AudioTrack(tone(n / fps, 24_000, 1, hz), 24_000, language="und")] if request.get("audio", True) else []
         return GenerationResult(video=frames, fps=fps, audio=audio, metadata={"key": key, "tone_hz": hz})
 
     def unload(self) -> None:
         pass
+
+
+def _soundtrack(path: str, seconds: float) -> AudioTrack:
+    """The file's first audio stream, as float samples, cut to the clip's length."""
+    import av  # only a job with --audio needs it (the host has already checked the file decodes)
+
+    chunks, rate = [], 0
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono")
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                rate = out.sample_rate
+                chunks.append(out.to_ndarray().reshape(-1))
+    samples = np.concatenate(chunks)[: max(1, int(round(seconds * rate)))]
+    return AudioTrack(samples[:, None].astype(np.float32), rate, title="soundtrack")
 
 
 def _tint(frames: np.ndarray, path: str) -> np.ndarray:

@@ -33,6 +33,8 @@ MODELS = (
             Param("image_start", "image", None, help="Optional start image blended into the frames."),
             Param("reference_images", "image", None, multiple=True, maximum=4, flag="--reference-image",
                   help="Reference image; repeatable: each tints the whole clip"),
+            Param("soundtrack", "audio", None, flag="--audio",
+                  help="Audio file that becomes the clip's sound instead of the tone (its first seconds)"),
         ),
     ),
     ModelSpec(
