@@ -40,6 +40,20 @@ class JobRecord:
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
+    @staticmethod
+    def stored_object(text: str | None) -> dict[str, Any]:
+        """A JSON object field (``job``, ``progress``, ``result``) as a backend stored it; empty
+        or damaged text reads as ``{}``, so one bad row never hides the rest of the queue."""
+        import json
+
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 

@@ -213,28 +213,18 @@ class SqliteQueue(QueueBackend):
             self._db.execute("COMMIT")
             return out
 
-    @staticmethod
-    def _loads(text: str | None) -> dict[str, Any]:
-        if not text:
-            return {}
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
     def _record(self, row: Any) -> JobRecord:
         return JobRecord(
             id=row["id"],
             state=row["state"],
-            job=self._loads(row["job"]),
+            job=JobRecord.stored_object(row["job"]),
             priority=row["priority"],
             attempts=row["attempts"],
             created=row["created"],
             started=row["started"],
             finished=row["finished"],
-            progress=self._loads(row["progress"]),
-            result=self._loads(row["result"]),
+            progress=JobRecord.stored_object(row["progress"]),
+            result=JobRecord.stored_object(row["result"]),
             error=row["error"],
         )
 
@@ -242,7 +232,7 @@ class SqliteQueue(QueueBackend):
         out = dict(row)
         for key in _JSON_COLUMNS:
             if key in out:
-                out[key] = self._loads(out[key])
+                out[key] = JobRecord.stored_object(out[key])
         if "cancel_requested" in out:
             out["cancel_requested"] = bool(out["cancel_requested"])
         return out
@@ -490,10 +480,10 @@ class SqliteQueue(QueueBackend):
         def body() -> list[dict[str, Any]]:
             rows = [dict(r) for r in self._db.execute(query).fetchall()]
             dead = [r for r in rows if worker_dead(r, now, self.stale_after_s)]
-            busy = {str(self._loads(r["job"]).get("output", {}).get("output_dir")) for r in rows if r not in dead}
+            busy = {str(JobRecord.stored_object(r["job"]).get("output", {}).get("output_dir")) for r in rows if r not in dead}
             settled = []
             for r in dead:
-                r["job"], r["progress"] = self._loads(r["job"]), self._loads(r["progress"])
+                r["job"], r["progress"] = JobRecord.stored_object(r["job"]), JobRecord.stored_object(r["progress"])
                 if on_interrupted is not None:
                     on_interrupted(r, busy)
                 retry = r["attempts"] - 1 < max_retries

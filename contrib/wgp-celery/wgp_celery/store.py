@@ -232,16 +232,6 @@ def _flat(items: Any) -> dict[str, str]:
     return dict(zip(items[::2], items[1::2])) if items else {}
 
 
-def _loads(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _float(text: str | None) -> float | None:
     return float(text) if text not in (None, "") else None
 
@@ -263,14 +253,14 @@ def record_of(fields: Mapping[str, str]) -> JobRecord:
     return JobRecord(
         id=fields["id"],
         state=fields["state"],
-        job=_loads(fields.get("job")),
+        job=JobRecord.stored_object(fields.get("job")),
         priority=int(fields.get("priority") or 0),
         attempts=int(fields.get("attempts") or 0),
         created=float(fields.get("created") or 0.0),
         started=_float(fields.get("started")),
         finished=_float(fields.get("finished")),
-        progress=_loads(fields.get("progress")),
-        result=_loads(fields.get("result")),
+        progress=JobRecord.stored_object(fields.get("progress")),
+        result=JobRecord.stored_object(fields.get("result")),
         error=fields.get("error") or None,
     )
 
