@@ -4,17 +4,18 @@ A diffusers folder says what it holds in small JSON files: ``model_index.json`` 
 pipeline class it was saved from, its components) and each component's
 ``config.json`` (layer counts, VAE blocks, a guidance embedding, ...).  A family's
 ``match_weights`` (at the door) and ``check_layout`` (when loaded) read them with
-:func:`read_configs`, so one rule decides both.  Importing this module is cheap.
+:func:`read_configs`, so one rule decides both; :func:`check_fits` and :func:`match_configs`
+turn a family's rule into those one-line refusals.  Importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from wgp_hookspecs import UserError
+from wgp_hookspecs import ModelSpec, UserError
 
 
 def read_configs(location: str, components: Iterable[str] = ()) -> dict[str, dict[str, Any]] | None:
@@ -65,4 +66,31 @@ def pipeline_configs(pipe: Any, components: Iterable[str]) -> dict[str, dict[str
     return out
 
 
-__all__ = ["pipeline_configs", "read_configs"]
+#: ``fits(spec, configs)``: what in ``configs`` says the weights are not ``spec``'s (empty: nothing does).
+Fits = Callable[[ModelSpec, Mapping[str, Mapping[str, Any]]], list[str]]
+
+
+def check_fits(spec: ModelSpec, configs: Mapping[str, Mapping[str, Any]], location: str,
+               models: Iterable[ModelSpec], fits: Fits) -> None:
+    """Raise :class:`UserError` when ``fits`` finds ``configs`` are not ``spec``'s, naming the ids
+    of ``models`` (a family's table) they do fit: a family's ``check_configs``."""
+    problems = fits(spec, configs)
+    if not problems:
+        return
+    fitting = [s.id for s in models if s.id != spec.id and not fits(s, configs)]
+    hint = f"; use -m {' or -m '.join(fitting)}" if fitting else ""
+    raise UserError(f"weights at {location} do not match {spec.id}: {'; '.join(problems)}{hint}")
+
+
+def match_configs(spec: ModelSpec, location: str, models: Iterable[ModelSpec], fits: Fits,
+                  components: Iterable[str] = ("transformer",)) -> ModelSpec:
+    """A family's ``ModelFamily.match_weights``: ``spec``, or :class:`UserError` (:func:`check_fits`)
+    for weights at ``location`` whose configs (``model_index.json`` and ``components``') are of
+    another of ``models``; weights that cannot be read without the network pass."""
+    configs = read_configs(location, tuple(components))
+    if configs is not None:
+        check_fits(spec, configs, location, models, fits)
+    return spec
+
+
+__all__ = ["Fits", "check_fits", "match_configs", "pipeline_configs", "read_configs"]

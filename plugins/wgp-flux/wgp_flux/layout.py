@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wgp_hookspecs import ModelSpec, UserError
+from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers.configs import read_configs
+from wgp_diffusers.configs import check_fits, match_configs
 
 from .specs import FLUX_MODELS
 
@@ -57,20 +57,12 @@ def _fits(spec: ModelSpec, configs: Mapping[str, Mapping[str, Any]]) -> list[str
 
 def check_configs(spec: ModelSpec, configs: Mapping[str, Mapping[str, Any]], location: str) -> None:
     """Raise :class:`UserError` when ``configs`` are not ``spec``'s, naming the id they fit."""
-    problems = _fits(spec, configs)
-    if not problems:
-        return
-    fitting = [s.id for s in FLUX_MODELS if s.id != spec.id and not _fits(s, configs)]
-    hint = f"; use -m {' or -m '.join(fitting)}" if fitting else ""
-    raise UserError(f"weights at {location} do not match {spec.id}: {'; '.join(problems)}{hint}")
+    check_fits(spec, configs, location, FLUX_MODELS, _fits)
 
 
 def match_weights(spec: ModelSpec, location: str) -> ModelSpec:
     """``ModelFamily.match_weights``: ``spec``, or :class:`UserError` for weights of another Flux model."""
-    configs = read_configs(location, ("transformer",))
-    if configs is not None:
-        check_configs(spec, configs, location)
-    return spec
+    return match_configs(spec, location, FLUX_MODELS, _fits)
 
 
 __all__ = ["SAVED_PIPELINES", "TRANSFORMERS", "check_configs", "match_weights"]

@@ -19,55 +19,15 @@ import diffusers
 from wgp_hookspecs import GenerationResult, LoadPlan, ModelSpec
 
 from wgp_diffusers import ModularDiffusersModel, audio_track, to_uint8_video
-
-
-def allow_processor_without_torchvision() -> None:
-    """Let transformers build a ``Qwen3VLProcessor`` whose video processor needs no torchvision.
-
-    transformers 5 checks a processor's parts against base classes it looks up by name on its
-    top-level module, and exports the video-processor ones (``VideoProcessorMixin``,
-    ``BaseVideoProcessor``) only when torchvision is installed, so without torchvision no
-    Qwen3-VL processor can be built or loaded, even one whose video processor is the base class.
-    The names are given their real classes; with torchvision this does nothing.  The released
-    checkpoint's video processor (``Qwen3VLVideoProcessor``) still needs torchvision: without it,
-    loading fails with transformers' own message, as one line.
-    """
-    import transformers
-    import transformers.video_processing_utils as video
-
-    if not hasattr(transformers, "VideoProcessorMixin"):
-        transformers.VideoProcessorMixin = video.VideoProcessorMixin
-        transformers.BaseVideoProcessor = video.BaseVideoProcessor
+from wgp_diffusers.processors import allow_processor_without_torchvision, modular_processor
 
 
 def processor_without_torchvision(pipe: Any) -> Any | None:
-    """The conditioner's ``Qwen3VLProcessor`` built by hand where transformers cannot load it
-    (no torchvision: ``AutoVideoProcessor`` and every video processor class need it), else None.
-
-    Its parts are the saved ones (tokenizer, the image processor's PIL backend, which reads the
-    same config) and transformers' base video processor at the image processor's patch geometry:
-    text and image workflows run; a video input would need torchvision.
-    """
-    import importlib.util
-
-    spec = pipe._component_specs.get("processor")
-    if importlib.util.find_spec("torchvision") is not None or spec is None or not spec.pretrained_model_name_or_path:
-        return None
-    allow_processor_without_torchvision()
-    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil, Qwen3VLProcessor
-    from transformers.video_processing_utils import BaseVideoProcessor
-
-    where, kwargs = spec.pretrained_model_name_or_path, {"subfolder": spec.subfolder or "", "revision": spec.revision}
-    image_processor = Qwen2VLImageProcessorPil.from_pretrained(where, **kwargs)
-    video_processor = BaseVideoProcessor(patch_size=image_processor.patch_size, merge_size=image_processor.merge_size,
-                                         temporal_patch_size=image_processor.temporal_patch_size)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-    except OSError:  # a processor folder without its own tokenizer files: the pipeline's tokenizer
-        other = pipe._component_specs["tokenizer"]
-        tokenizer = AutoTokenizer.from_pretrained(other.pretrained_model_name_or_path, subfolder=other.subfolder or "",
-                                                  revision=other.revision)
-    return Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor)
+    """The conditioner's ``Qwen3VLProcessor`` built by hand where transformers cannot load it (no
+    torchvision), else None: the saved tokenizer, the image processor's PIL backend and
+    transformers' base video processor (:func:`wgp_diffusers.processors.modular_processor`).
+    Text and image workflows run; a video input would need torchvision."""
+    return modular_processor(pipe, "Qwen3VLProcessor")
 
 
 class MiniMaxH3Model(ModularDiffusersModel):

@@ -29,9 +29,10 @@ from transformers import Qwen2Tokenizer, Qwen3VLConfig, Qwen3VLForConditionalGen
 from wgp_hookspecs import ModelSpec
 
 from wgp_diffusers.modular import save_tiny_modular
+from wgp_diffusers.processors import build_processor
 from wgp_diffusers.tiny import seeded_weights
 
-from .pipeline import allow_processor_without_torchvision, quiet_weight_norm
+from .pipeline import quiet_weight_norm
 
 #: Width of the tiny conditioner's hidden states (the transformer's ``text_dim``).
 TEXT_DIM = 16
@@ -54,14 +55,11 @@ def tiny_qwen2_tokenizer() -> Qwen2Tokenizer:
 def tiny_processor(tokenizer: Qwen2Tokenizer) -> Qwen3VLProcessor:
     """Qwen3-VL's processor at the release's patch geometry (16-pixel patches, 2x2 merge), images
     capped at 64x64 pixels; its video processor is transformers' base one (tests give no videos)."""
-    allow_processor_without_torchvision()
     from transformers import Qwen2VLImageProcessorPil
-    from transformers.video_processing_utils import BaseVideoProcessor
 
     image_processor = Qwen2VLImageProcessorPil(patch_size=16, temporal_patch_size=2, merge_size=2,
                                                min_pixels=32 * 32, max_pixels=64 * 64)
-    video_processor = BaseVideoProcessor(patch_size=16, temporal_patch_size=2, merge_size=2)
-    return Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor)
+    return build_processor("Qwen3VLProcessor", image_processor, tokenizer)
 
 
 def tiny_text_encoder(tokenizer: Qwen2Tokenizer) -> Qwen3VLForConditionalGeneration:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-import pytest
 import torch
 from wgp_diffusers.testing import load_tiny
 from wgp_hookspecs import GenerationRequest
+from wgp_qwen.pipeline import PIPELINES, edit_processor
 from wgp_qwen.plugin import QWEN_FAMILY
 from wgp_qwen.specs import get_spec
 
@@ -17,10 +16,6 @@ from wgp_host.testing import Recorder
 #: Every tiny model generates at this size (multiples of 16, not square, so width and height cannot swap unseen).
 SMALL = {"width": 48, "height": 32, "steps": 2, "seed": 7, "prompt": "a red fox in the snow"}
 
-#: The Edit models' prompt encoder (transformers' Qwen2VLProcessor) exists only with torchvision.
-HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
-needs_torchvision = pytest.mark.skipif(
-    not HAS_TORCHVISION, reason="transformers 5 builds Qwen2VLProcessor (Qwen-Image-Edit) only with torchvision")
 
 
 def request_params(model_id: str, **changes: Any) -> dict:
@@ -42,3 +37,11 @@ def generate(model, params: dict, recorder: Recorder | None = None):
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(seed)
+
+
+def direct_pipe(model_id: str, folder: str):
+    """Plain diffusers ``from_pretrained`` of ``model_id``'s pipeline; an Edit model's processor is
+    the one wgp builds where transformers cannot load it (no torchvision), else loaded as saved."""
+    kind = get_spec(model_id).options["pipeline"]
+    processor = edit_processor(folder) if kind != "text" else None
+    return PIPELINES[kind].from_pretrained(folder, **({"processor": processor} if processor is not None else {}))

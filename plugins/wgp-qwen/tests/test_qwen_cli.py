@@ -1,6 +1,6 @@
 """Qwen-Image through the CLI, in process: PNGs equal to a direct diffusers call, every bad
-reference image (and one too many) refused at the door in one line, weights of another id
-refused, and a cancel mid-run that writes nothing."""
+reference image (and one too many) refused at the door in one line, an Edit-Plus run with two
+reference images, weights of another id refused, and a cancel mid-run that writes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from diffusers import QwenImagePipeline
 from PIL import Image
-from qwen_testing import HAS_TORCHVISION, generator
+from qwen_testing import generator
 
 from wgp_host.testing import BAD_IMAGE_MESSAGES, assert_one_line_error
 
@@ -64,11 +64,16 @@ def test_an_edit_model_without_its_reference_image_is_one_line(wgp_cli, tmp_path
     assert_one_line_error(result, "--reference-image", "is required")
 
 
-@pytest.mark.skipif(HAS_TORCHVISION, reason="only without torchvision")
-def test_an_edit_model_without_torchvision_is_one_line_before_loading(wgp_cli, wgp_test_images, tmp_path):
-    result = wgp_cli("run", "-m", PLUS, "-p", "x", "--reference-image", wgp_test_images["a"],
-                     "--output-dir", str(tmp_path / "out"))
-    assert_one_line_error(result, f"{PLUS} needs torchvision")
+def test_edit_plus_with_two_reference_images_through_cli_writes_a_png(wgp_tiny_model, wgp_cli, wgp_test_images, tmp_path,
+                                                                    small_vae_area):
+    # With or without torchvision (without it, wgp builds the Qwen2VLProcessor by hand).
+    out = tmp_path / "out"
+    result = wgp_cli("run", "-m", PLUS, "--model-path", wgp_tiny_model(PLUS), "-p", "Picture 1 beside Picture 2",
+                     "--reference-image", wgp_test_images["a"], "--reference-image", wgp_test_images["wide"],
+                     "--resolution", "48x32", "--steps", "2", "--seed", "3", "--writer", "image", "--output-dir", str(out))
+    assert result.exit_code == 0, result.output
+    (path,) = out.glob("*.png")
+    assert Image.open(path).size == (48, 32)
 
 
 def test_text_to_image_weights_are_refused_for_an_edit_model(t2i, wgp_queue, wgp_test_images):

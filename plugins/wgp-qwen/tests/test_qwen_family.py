@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from diffusers import QwenImageEditPipeline, QwenImageEditPlusPipeline, QwenImagePipeline
+from diffusers import QwenImagePipeline
 from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.utils import load_image
-from qwen_testing import HAS_TORCHVISION, SMALL, generate, generator, load, needs_torchvision, request_params
+from qwen_testing import SMALL, direct_pipe, generate, generator, load, request_params
 from wgp_hookspecs import ParameterError, UserError
 from wgp_qwen.plugin import QWEN_FAMILY, edit_size, fit_size
 from wgp_qwen.specs import NEGATIVE_2512, QWEN_MODEL_IDS, get_spec
@@ -56,16 +56,14 @@ def test_published_defaults():
 @pytest.mark.parametrize("model_id", QWEN_MODEL_IDS)
 def test_tiny_model_builds_and_loads_through_from_pretrained(model_id, tmp_path):
     folder = tmp_path / model_id
-    if get_spec(model_id).options["pipeline"] != "text" and not HAS_TORCHVISION:
-        with pytest.raises(UserError, match="need torchvision"):
-            QWEN_FAMILY.build_tiny(get_spec(model_id), folder)
-        return
     QWEN_FAMILY.build_tiny(get_spec(model_id), folder)
     assert list(folder.glob("transformer/*.safetensors")) and not list(folder.rglob("*.bin"))
     model = load(model_id, str(folder))
     assert type(model.pipe).__name__ == {"text": "QwenImagePipeline", "edit": "QwenImageEditPipeline",
                                          "edit_plus": "QwenImageEditPlusPipeline"}[model.spec.options["pipeline"]]
     assert bool(model.pipe.transformer.config.zero_cond_t) == (model_id == "qwen-image-edit-2511")
+    if model.spec.options["pipeline"] != "text":  # with or without torchvision
+        assert type(model.pipe.processor).__name__ == "Qwen2VLProcessor"
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +134,7 @@ def test_edit_output_follows_the_last_reference_image(wgp_test_images):
     assert fit_size(get_spec("qwen-image"), get_spec("qwen-image").defaults()) == ({}, [])
 
 
-# --------------------------------------------------------------------------- Edit models (torchvision)
+# --------------------------------------------------------------------------- Edit models
 
 
 @pytest.fixture(scope="module")
@@ -154,26 +152,26 @@ def solid_images(tmp_path_factory) -> dict[str, str]:
     return out
 
 
-@needs_torchvision
-def test_edit_equals_direct_diffusers_call(wgp_tiny_model, solid_images):
+def test_edit_equals_direct_diffusers_call_and_uses_its_image(wgp_tiny_model, solid_images, small_vae_area):
     folder = wgp_tiny_model(EDIT)
-    ours = generate(load(EDIT, folder), request_params(EDIT, image_start=solid_images["blue"])).images[0]
-    direct = QwenImageEditPipeline.from_pretrained(folder)(
+    model = load(EDIT, folder)
+    ours = generate(model, request_params(EDIT, image_start=solid_images["blue"])).images[0]
+    direct = direct_pipe(EDIT, folder)(
         image=load_image(solid_images["blue"]), prompt=SMALL["prompt"], negative_prompt=" ", true_cfg_scale=4.0,
         height=32, width=48, num_inference_steps=2, generator=generator(SMALL["seed"]), output_type="pil",
     ).images[0]
     assert ours.shape == (32, 48, 3) and np.array_equal(ours, np.asarray(direct))
+    assert not np.array_equal(ours, generate(model, request_params(EDIT, image_start=solid_images["white"])).images[0])
 
 
-@needs_torchvision
-def test_edit_plus_equals_direct_diffusers_call_and_uses_each_image(wgp_tiny_model, solid_images):
+def test_edit_plus_equals_direct_diffusers_call_and_uses_each_image(wgp_tiny_model, solid_images, small_vae_area):
     # Edit-2511 runs the same call (its transformer's zero_cond_t is diffusers' business; the
     # build test checks it is set).
     folder = wgp_tiny_model(PLUS)
     model = load(PLUS, folder)
     images = [solid_images["red"], solid_images["blue"]]
     ours = generate(model, request_params(PLUS, reference_images=images)).images[0]
-    direct = QwenImageEditPlusPipeline.from_pretrained(folder)(
+    direct = direct_pipe(PLUS, folder)(
         image=[load_image(path) for path in images], prompt=SMALL["prompt"], negative_prompt=" ", true_cfg_scale=4.0,
         height=32, width=48, num_inference_steps=2, generator=generator(SMALL["seed"]), output_type="pil",
     ).images[0]

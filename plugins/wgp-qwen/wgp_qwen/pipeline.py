@@ -113,6 +113,15 @@ class QwenModel(DiffusersModel):
         out["num_images_per_prompt"] = 1
         return out
 
+    @classmethod
+    def preloaded_components(cls, spec: ModelSpec, location: str) -> dict[str, Any]:
+        """The Edit models' ``processor`` (Qwen2VLProcessor) built from its saved parts where
+        transformers cannot load it (no torchvision: see :mod:`wgp_diffusers.processors`)."""
+        if spec.options["pipeline"] == "text":
+            return {}
+        processor = edit_processor(location)
+        return {} if processor is None else {"processor": processor}
+
     @staticmethod
     def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
         """Refuse weights of another Qwen-Image model by the door's rule (:mod:`wgp_qwen.layout`),
@@ -121,9 +130,22 @@ class QwenModel(DiffusersModel):
         check_configs(spec, configs, location)
 
 
+def edit_processor(location: str) -> Any | None:
+    """The Edit pipelines' ``processor`` folder at ``location`` as a Qwen2VLProcessor built without
+    torchvision (its tokenizer files, else the pipeline's ``tokenizer``), or None with torchvision."""
+    from wgp_hookspecs import UserError
+
+    from wgp_diffusers.processors import load_processor
+
+    try:
+        return load_processor("Qwen2VLProcessor", location, "processor", tokenizer_location=(location, "tokenizer"))
+    except OSError as exc:
+        raise UserError(f"cannot load weights from {location}: {str(exc).strip().splitlines()[0]}") from exc
+
+
 def load(spec: ModelSpec, plan: LoadPlan) -> QwenModel:
     """Load ``spec`` as ``plan`` says (see :meth:`DiffusersModel.load`)."""
     return QwenModel.load(spec, plan)
 
 
-__all__ = ["PIPELINES", "QwenModel", "load"]
+__all__ = ["PIPELINES", "QwenModel", "edit_processor", "load"]

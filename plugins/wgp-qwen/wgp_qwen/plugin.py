@@ -4,18 +4,17 @@ Registration must stay cheap (``wgp --help`` calls it): this module imports only
 table and the torch-free layout rule.  ``load`` and ``build_tiny`` import torch and diffusers
 when they are first called.  The host opens and verifies every image at the door (and the
 schema bounds how many reference images a model takes); what is left here is what the host
-cannot know: that the Edit models need torchvision, and how their output is sized.
+cannot know: how the Edit models' output is sized.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 from collections.abc import Mapping
 from typing import Any
 
-from wgp_hookspecs import ModelSpec, UserError
+from wgp_hookspecs import ModelSpec
 
 from wgp_diffusers import define_family, image_size, registration_hook
 
@@ -27,15 +26,8 @@ EDIT_AREA = 1024 * 1024
 
 
 def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
-    """Refuse an Edit model when torchvision is missing, before any weight is loaded: the Edit
-    pipelines' prompt encoder is transformers' ``Qwen2VLProcessor``, which transformers 5 builds
-    only with torchvision (its video processor), so loading would fail after minutes."""
-    if spec.options["pipeline"] != "text" and importlib.util.find_spec("torchvision") is None:
-        raise UserError(
-            f"{spec.id} needs torchvision (transformers' Qwen2VLProcessor, the Edit models' prompt encoder, "
-            "requires it): install the torchvision build that matches your torch (pip install 'wgp-qwen[edit]' "
-            "from the index your torch came from)"
-        )
+    """Nothing to refuse before loading: the host checks the images, and the Edit models' prompt
+    encoder (Qwen2VLProcessor) loads with or without torchvision (``wgp_diffusers.processors``)."""
     return []
 
 

@@ -7,24 +7,24 @@ Qwen2VLProcessor, FlowMatchEulerDiscreteScheduler configured like the published 
 same rules (8x VAE and 2x2 packing: sizes multiples of 16) and the same differences between
 ids (pipeline class, Edit-2511's ``zero_cond_t``), at sizes that build in about a second.
 
-The tokenizer is byte-level BPE without merges (every byte one token) plus the chat and vision
-special tokens the pipelines' prompt templates use, so any prompt tokenizes without a
-vocabulary file; the Qwen2.5-VL encoder is one 16-wide layer (and a one-block vision tower).
+The tokenizer is :func:`wgp_diffusers.tiny.tiny_qwen_tokenizer` (byte-level BPE without merges)
+plus the vision special tokens the Edit pipelines' prompt templates use, so any prompt tokenizes
+without a vocabulary file; the Edit models' processor is built without torchvision
+(:mod:`wgp_diffusers.processors`); the Qwen2.5-VL encoder is one 16-wide layer (and a one-block vision tower).
 Nothing touches a hub.  Building is deterministic.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
 import torch
 from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
-from wgp_hookspecs import ModelSpec, UserError
+from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers.tiny import save_tiny_pipeline, seeded_weights
+from wgp_diffusers.tiny import QWEN_SPECIAL_TOKENS, save_tiny_pipeline, seeded_weights, tiny_qwen_tokenizer
 
 from .pipeline import QwenModel
 
@@ -32,19 +32,17 @@ from .pipeline import QwenModel
 TEXT_DIM = 16
 #: Latent channels of the tiny VAE (the real one has 16); the transformer packs 2x2 of them.
 LATENT_CHANNELS = 4
-#: The special tokens of Qwen2.5-VL that the Qwen-Image prompt templates contain.
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-                  "<|image_pad|>", "<|video_pad|>")
+#: Qwen2.5-VL's vision special tokens, which the Edit models' prompt templates contain (the chat
+#: ones are :data:`wgp_diffusers.tiny.QWEN_SPECIAL_TOKENS`).
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+SPECIAL_TOKENS = (*QWEN_SPECIAL_TOKENS, *VISION_TOKENS)
 #: The tiny image processor's pixel budget: each image becomes 8x8 patches of 14 px (16 tokens).
 IMAGE_PIXELS = 112 * 112
 
 
-def tiny_qwen_tokenizer() -> Qwen2Tokenizer:
-    """A byte-level BPE tokenizer without merges over the 256 byte symbols, plus :data:`SPECIAL_TOKENS`."""
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    vocab = {symbol: index for index, symbol in enumerate(bytes_to_unicode().values())}
-    return Qwen2Tokenizer(vocab=vocab, merges=[], additional_special_tokens=list(SPECIAL_TOKENS[1:]))
+def tiny_tokenizer() -> Qwen2Tokenizer:
+    """The shared byte-level tiny Qwen tokenizer with Qwen2.5-VL's vision tokens."""
+    return tiny_qwen_tokenizer(VISION_TOKENS)
 
 
 def tiny_qwen_vl_encoder(tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLForConditionalGeneration:
@@ -68,14 +66,21 @@ def tiny_qwen_vl_encoder(tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLForConditionalG
 
 
 def tiny_processor(tokenizer: Qwen2Tokenizer) -> Any:
-    """The Edit models' Qwen2VLProcessor over ``tokenizer`` with a :data:`IMAGE_PIXELS` budget.
-    transformers 5 builds it only with torchvision (its video processor): a UserError without."""
-    if importlib.util.find_spec("torchvision") is None:
-        raise UserError("the Qwen-Image-Edit tiny models need torchvision (transformers' Qwen2VLProcessor requires it)")
-    from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+    """The Edit models' Qwen2VLProcessor over ``tokenizer`` with a :data:`IMAGE_PIXELS` budget and
+    the PIL image processor.  Its video processor is Qwen2-VL's with torchvision, else
+    transformers' base one (saved as such; wgp builds the processor by hand without torchvision,
+    see :mod:`wgp_diffusers.processors`)."""
+    from transformers import Qwen2VLImageProcessorPil
 
-    image_processor = Qwen2VLImageProcessor(min_pixels=IMAGE_PIXELS, max_pixels=IMAGE_PIXELS)
-    return Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor())
+    from wgp_diffusers.processors import build_processor, has_torchvision
+
+    video_processor = None
+    if has_torchvision():
+        from transformers import Qwen2VLVideoProcessor
+
+        video_processor = Qwen2VLVideoProcessor()
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=IMAGE_PIXELS, max_pixels=IMAGE_PIXELS)
+    return build_processor("Qwen2VLProcessor", image_processor, tokenizer, video_processor)
 
 
 def tiny_scheduler() -> FlowMatchEulerDiscreteScheduler:
@@ -118,7 +123,7 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
     """The tiny pipeline object for ``spec`` (not saved); deterministic for a given spec."""
     kind = spec.options["pipeline"]
     with seeded_weights():
-        tokenizer = tiny_qwen_tokenizer()
+        tokenizer = tiny_tokenizer()
         components: dict[str, Any] = dict(
             tokenizer=tokenizer,
             text_encoder=tiny_qwen_vl_encoder(tokenizer),
