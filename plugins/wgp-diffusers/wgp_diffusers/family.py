@@ -127,6 +127,13 @@ class DiffusersModel:
     def check_layout(spec: ModelSpec, pipe: Any, location: str) -> None:
         """Raise :class:`UserError` when the loaded weights are not ``spec``'s layout."""
 
+    @classmethod
+    def preloaded_components(cls, spec: ModelSpec, location: str) -> dict[str, Any]:
+        """Components the family loads itself, given to ``from_pretrained`` (which then does not
+        load them): e.g. a processor transformers cannot load without torchvision
+        (:mod:`wgp_diffusers.processors`).  Called after the plan is checked."""
+        return {}
+
     def prepare(self, pipe: Any, params: Mapping[str, Any]) -> None:
         """Configure ``pipe`` for one request just before it is called."""
 
@@ -202,6 +209,7 @@ class DiffusersModel:
         pickled weights) is refused before a weight is read.
         """
         warnings = diffusion.validate_plan(plan, cls.safe_dtypes)
+        levers.check_cache(spec, plan.option("cache", "none"))  # the door's rule, for plans it did not see
         device = diffusion.resolve_device(plan.device)
         warnings += levers.check_levers(plan, device)
         dtype = diffusion.resolve_dtype(plan.option("dtype", "auto"), device, cls.safe_dtypes)
@@ -215,6 +223,7 @@ class DiffusersModel:
         transformer = levers.load_transformer_file(plan, pipeline_class, location, dtype)
         if transformer is not None:
             extra["transformer"] = transformer
+        extra.update(cls.preloaded_components(spec, location))
         pipe = diffusion.load_pipeline(pipeline_class, location, dtypes, **extra)
         cls.check_layout(spec, pipe, location)
         # Storage casting before placement, so offloaded copies are stored small too.
@@ -368,13 +377,64 @@ def standard_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- registration and checks
 
 
-#: The profiles every family built with :func:`define_family` has.
+#: The profiles every family built with :func:`define_family` has (``fast`` where its models take First Block Cache).
 STANDARD_PROFILES = (
     Profile("quality", "The family's published defaults, no lever: what the official recipe does",
             source="each model's defaults (their sources are beside them in the family's specs)"),
     Profile("fast", "First Block Cache at diffusers' default threshold: skips transformer steps whose first block barely changes",
             plan={"cache": "fbcache"}, source="diffusers FirstBlockCacheConfig (threshold 0.05, its default)"),
 )
+#: ``fast`` for each cache it may use, first choice first: a model gets the first one it takes
+#: (its ``refused_caches``), and no ``fast`` when it takes none.
+FAST_PROFILES = (
+    STANDARD_PROFILES[1],
+    Profile("fast", "TaylorSeer at diffusers' defaults: computes the transformer fully every 5th step (after the first 3) "
+            "and predicts the steps between from a first-order Taylor expansion",
+            plan={"cache": "taylorseer"},
+            source="diffusers TaylorSeerCacheConfig (cache_interval 5, disable_cache_before_step 3, max_order 1, its defaults)"),
+)
+
+
+def with_refused_caches(models: tuple[ModelSpec, ...], refused: Mapping[str, str] | None) -> tuple[ModelSpec, ...]:
+    """``models`` with a family-wide ``refused_caches`` declaration merged into each one's own (which wins)."""
+    if not refused:
+        return models
+    return tuple(dataclasses.replace(m, options={**m.options, "refused_caches": {**refused, **levers.refused_caches(m)}})
+                 for m in models)
+
+
+def _matching_declared(match_weights: Callable[[ModelSpec, str], ModelSpec],
+                       models: tuple[ModelSpec, ...]) -> Callable[[ModelSpec, str], ModelSpec]:
+    """``match_weights`` answering with the family's specs (which carry its ``refused_caches``)."""
+    by_id = {m.id: m for m in models}
+
+    def match(spec: ModelSpec, folder: str) -> ModelSpec:
+        found = match_weights(spec, folder)
+        return by_id.get(found.id, found)
+
+    return match
+
+
+def fast_profiles(models: tuple[ModelSpec, ...]) -> tuple[Profile, ...]:
+    """The ``fast`` profile(s) of a family: each model gets the first of :data:`FAST_PROFILES` whose
+    cache it takes, so ``--profile fast`` is never refused on a model of its own family.
+
+    A model's ``fast_cache`` option names the cache itself, or is None for no ``fast`` (a cache it
+    takes but that does nothing at its defaults there)."""
+    chosen: dict[str, list[str]] = {}
+    for model in models:
+        usable = levers.usable_caches(model)
+        if "fast_cache" in model.options:
+            usable = tuple(c for c in usable if c == model.options["fast_cache"])
+        profile = next((p for p in FAST_PROFILES if p.plan["cache"] in usable), None)
+        if profile is not None:
+            chosen.setdefault(profile.plan["cache"], []).append(model.id)
+    out = []
+    for profile in FAST_PROFILES:
+        ids = chosen.get(profile.plan["cache"])
+        if ids:
+            out.append(dataclasses.replace(profile, models=() if len(ids) == len(models) else tuple(ids)))
+    return tuple(out)
 
 
 def define_family(
@@ -385,6 +445,7 @@ def define_family(
     description: str = "",
     profiles: tuple[Profile, ...] = (),
     match_weights: Callable[[ModelSpec, str], ModelSpec] | None = None,
+    refused_caches: Mapping[str, str] | None = None,
 ) -> ModelFamily:
     """The :class:`ModelFamily` of a diffusers family laid out like wgp-wan, wgp-flux and wgp-ltx.
 
@@ -393,10 +454,16 @@ def define_family(
     (at registration) imports neither torch nor diffusers.  The family takes the
     plan options of :data:`OPTION_GROUP` (``--dtype``, ``--offload``,
     ``--vae-tiling`` and the levers), which this distribution registers once for all
-    of them, and the :data:`STANDARD_PROFILES` (``quality``, ``fast``) besides ``profiles``.
+    of them, ``quality`` and :func:`fast_profiles` besides ``profiles``.
+    ``refused_caches`` (cache -> reason, see :func:`wgp_diffusers.levers.refusing`) says which
+    step caches none of the family's models take; a model adds its own in its
+    ``refused_caches`` option, and :func:`wgp_diffusers.levers.check_plan` refuses them at the door.
     ``match_weights`` (torch-free) tells at the door which model a ``--model-path`` folder is;
     ``fit_size`` is :func:`wgp_diffusers.sizing.fit_size` (a model's ``size_rule`` option).
     """
+    models = with_refused_caches(tuple(models), refused_caches)
+    if match_weights is not None and refused_caches:
+        match_weights = _matching_declared(match_weights, models)
     return ModelFamily(
         name=name,
         models=models,
@@ -406,7 +473,7 @@ def define_family(
         description=description,
         option_groups=(OPTION_GROUP,),
         check_plan=deferred("wgp_diffusers.levers:check_plan"),
-        profiles=STANDARD_PROFILES + tuple(profiles),
+        profiles=STANDARD_PROFILES[:1] + fast_profiles(models) + tuple(profiles),
         match_weights=match_weights,
         fit_size=sizing.fit_size,
     )
@@ -470,10 +537,12 @@ def image_size(path: Any, flag: str = "image") -> tuple[int, int]:
 
 
 __all__ = [
+    "FAST_PROFILES",
     "STANDARD_PROFILES",
     "DiffusersModel",
     "deferred",
     "define_family",
+    "fast_profiles",
     "image_size",
     "registration_hook",
     "standard_kwargs",

@@ -114,9 +114,71 @@ CALIBRATE_HINT = ("run `wgp calibrate MODEL --steps N` once (the ratios are stor
                   "or pass --cache-option mag_ratios=[...]")
 
 
+# --------------------------------------------------------------------------- which caches a model takes
+
+#: The caches that find a model's blocks through diffusers' registry of block classes
+#: (``TransformerBlockRegistry``): a transformer whose block class is not in it fails at load.
+REGISTRY_CACHES = ("fbcache", "seacache", "magcache")
+#: The reason a family gives for :data:`REGISTRY_CACHES` when diffusers does not know its blocks.
+UNREGISTERED_BLOCKS = "diffusers 0.42 does not register its transformer block for step caches"
+
+
+def refusing(caches: tuple[str, ...], reason: str) -> dict[str, str]:
+    """A ``refused_caches`` declaration: each of ``caches`` refused for ``reason``::
+
+        define_family(..., refused_caches=refusing(REGISTRY_CACHES, UNREGISTERED_BLOCKS))
+    """
+    unknown = sorted(set(caches) - set(CACHES))
+    if unknown:
+        raise ValueError(f"refused_caches: {', '.join(unknown)} is not a cache; known: {', '.join(CACHES)}")
+    return dict.fromkeys(caches, reason)
+
+
+def refused_caches(spec: Any) -> dict[str, str]:
+    """The caches ``spec`` cannot take and why: its ``refused_caches`` option (cache -> reason),
+    declared by the model's family (:func:`wgp_diffusers.define_family`) or the model itself."""
+    return dict((spec.options.get("refused_caches") or {}) if spec is not None else {})
+
+
+def usable_caches(spec: Any) -> tuple[str, ...]:
+    """The ``--cache`` names that run on ``spec``, in :data:`CACHES` order."""
+    refused = refused_caches(spec)
+    return tuple(name for name in CACHES if name not in refused)
+
+
+def check_cache(spec: Any, cache: str) -> None:
+    """Refuse ``--cache CACHE`` on a model that declares it cannot take it, in one line."""
+    reason = refused_caches(spec).get(cache)
+    if reason is None:
+        return
+    usable = usable_caches(spec)
+    others = f"caches that run on it: {', '.join(usable)}" if usable else "no step cache runs on it"
+    raise UserError(f"--cache {cache} does not run on {spec.id}: {reason}; {others}")
+
+
+def register_cache_block(block_class: Any, return_hidden_states_index: int,
+                         return_encoder_hidden_states_index: int | None = None) -> bool:
+    """Tell diffusers' block-registry caches (:data:`REGISTRY_CACHES`) what ``block_class`` returns;
+    False when diffusers has no such registry (the caches then stay refused at load, in one line).
+
+    The registry is diffusers' private ``diffusers.hooks._helpers.TransformerBlockRegistry``, known
+    here only: a diffusers that registers the block itself wins.
+    """
+    try:
+        from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+    except ImportError:  # pragma: no cover - a diffusers without the registry
+        return False
+    TransformerBlockRegistry._register()
+    if block_class not in TransformerBlockRegistry._registry:
+        TransformerBlockRegistry.register(block_class, TransformerBlockMetadata(
+            return_hidden_states_index=return_hidden_states_index,
+            return_encoder_hidden_states_index=return_encoder_hidden_states_index))
+    return True
+
+
 def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
-    """At the door (``ModelFamily.check_plan``): the step cache and its options make a valid config,
-    and MagCache without ratios has a stored calibration for the model (on this machine).
+    """At the door (``ModelFamily.check_plan``): the model takes the step cache (:func:`check_cache`),
+    the cache and its options make a valid config, and MagCache without ratios has a stored calibration for the model (on this machine).
 
     Imports diffusers (and so torch) only when a cache is asked for.
     """
@@ -124,6 +186,7 @@ def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
     if cache == "none" and plan.option("cache_options"):
         raise UserError("--cache-option needs a cache: pass --cache NAME")
     if cache != "none":
+        check_cache(spec, cache)
         options = cache_options(plan)
         if uses_calibration(plan):
             if spec is not None and plan.cache_dir and not calibrations(plan.cache_dir, spec.id, any_revision=True):
@@ -133,6 +196,10 @@ def check_plan(spec: Any, plan: LoadPlan) -> list[str]:
         cache_config(cache, options, {"current_timestep_callback": lambda: None})
     check_transformer_file(plan)
     check_offload_options(plan)
+    if spec is not None and spec.options.get("modular"):
+        from .modular import check_modular_plan
+
+        check_modular_plan(spec, plan)
     return []
 
 

@@ -7,13 +7,12 @@ when they are first called.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from wgp_hookspecs import LoadPlan, ModelSpec, UserError
+from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers import deferred, define_family, image_size, registration_hook
+from wgp_diffusers import define_family, image_size, registration_hook
 
 from .layout import match_weights
 from .references import check_references
@@ -35,28 +34,12 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
     return []
 
 
-#: Step caches that fail on FLUX.2's transformer in diffusers 0.42: First Block Cache subtracts the
-#: first (double-stream) block's (text, image) pair from a single-stream block's one joined tensor.
-FLUX2_BROKEN_CACHES = {"fbcache": "diffusers' FirstBlockCache cannot follow the FLUX.2 transformer's single-stream "
-                                  "blocks; --cache taylorseer, pab or textkv run on it"}
-_shared_check_plan = deferred("wgp_diffusers.levers:check_plan")
-
-
-def check_plan(spec: ModelSpec, plan: LoadPlan) -> list[str]:
-    """The shared lever check, after refusing a step cache that fails on FLUX.2 (mid-job otherwise)."""
-    cache = plan.option("cache", "none")
-    if spec.options.get("pipeline") in ("flux2", "klein") and cache in FLUX2_BROKEN_CACHES:
-        raise UserError(f"--cache {cache} does not run on {spec.id}: {FLUX2_BROKEN_CACHES[cache]}")
-    return list(_shared_check_plan(spec, plan) or [])
-
-
 FLUX_FAMILY = define_family(
     "flux", "wgp_flux", FLUX_MODELS, check,
     "FLUX.1 dev / schnell text-to-image and Kontext image editing; FLUX.2 dev / klein text-to-image and "
     "multi-reference editing (diffusers)",
     match_weights=match_weights,
 )
-FLUX_FAMILY = dataclasses.replace(FLUX_FAMILY, check_plan=check_plan)
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = FLUX_FAMILY.load, FLUX_FAMILY.build_tiny
 register_model_families = registration_hook(FLUX_FAMILY)

@@ -23,12 +23,17 @@ from __future__ import annotations
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.levers import refusing
+
 T2I = "text-to-image"
 EDIT = "image-editing"
 
 #: What diffusers' ``Flux2ImageProcessor.check_image_input`` refuses mid-job (ValueError): checked at the door.
 MIN_REFERENCE_SIDE = 64
 MAX_REFERENCE_ASPECT = 8
+#: First Block Cache fails mid-job on FLUX.2's transformer in diffusers 0.42: it subtracts the first
+#: (double-stream) block's (text, image) pair from a single-stream block's one joined tensor.
+REFUSED_CACHES = refusing(("fbcache",), "diffusers' First Block Cache cannot follow the FLUX.2 transformer's single-stream blocks")
 
 
 def _params(*, steps: int, guidance: float, distilled: bool, max_references: int) -> tuple[Param, ...]:
@@ -65,7 +70,8 @@ def _klein(size: str, *, base: bool, repo: str, licence: str) -> ModelSpec:
                     f"{kind}, Qwen3 text encoder, {licence}",
         weights=repo,
         # docs.bfl.ml "Image Editing": [klein] 4B and 9B take up to 4 reference images.
-        options={"pipeline": "klein", "guidance_embeds": False, "distilled": not base, "max_references": 4},
+        options={"pipeline": "klein", "guidance_embeds": False, "distilled": not base, "max_references": 4,
+                 "refused_caches": REFUSED_CACHES},
     )
 
 
@@ -74,6 +80,7 @@ def _klein(size: str, *, base: bool, repo: str, licence: str) -> ModelSpec:
 #:   guidance_embeds  the transformer takes the guidance scale as an input ([dev]; [klein] has none)
 #:   distilled        [klein]: the pipeline's ``is_distilled`` (model_index.json), no CFG pass
 #:   max_references   how many reference images the door accepts
+#:   refused_caches   the step caches it cannot take (:func:`wgp_diffusers.levers.check_cache`)
 FLUX2_MODELS: tuple[ModelSpec, ...] = (
     ModelSpec(
         id="flux.2-dev",
@@ -83,7 +90,7 @@ FLUX2_MODELS: tuple[ModelSpec, ...] = (
         description="FLUX.2 [dev] text-to-image and multi-reference editing, 32B, guidance-distilled, "
                     "Mistral Small 3.x text encoder, non-commercial licence",
         weights="black-forest-labs/FLUX.2-dev",
-        options={"pipeline": "flux2", "guidance_embeds": True, "max_references": 6},
+        options={"pipeline": "flux2", "guidance_embeds": True, "max_references": 6, "refused_caches": REFUSED_CACHES},
     ),
     _klein("4B", base=False, repo="black-forest-labs/FLUX.2-klein-4B", licence="Apache-2.0"),
     _klein("9B", base=False, repo="black-forest-labs/FLUX.2-klein-9B", licence="non-commercial licence"),

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import diffusers
 from wgp_hookspecs import LoadPlan, ModelSpec, UserError
 
-from wgp_diffusers import DiffusersModel
+from wgp_diffusers import DiffusersModel, levers
 
 
 def pipeline_class(spec: ModelSpec, with_image: bool = False) -> type:
@@ -95,21 +95,11 @@ def register_cache_blocks() -> None:
 
     diffusers 0.42 registers the block layout of HunyuanVideo (1.0) but not of 1.5, so
     ``--cache fbcache`` would fail with "not registered"; the 1.5 block returns
-    ``(hidden_states, encoder_hidden_states)`` like 1.0's.  The registry is diffusers'
-    (``diffusers.hooks._helpers``, not public API): a diffusers that registers the block
-    itself wins, and one without the registry leaves the cache refused in one line, as before.
+    ``(hidden_states, encoder_hidden_states)`` like 1.0's.
     """
-    try:
-        from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
-        from diffusers.models.transformers.transformer_hunyuan_video15 import HunyuanVideo15TransformerBlock
-    except ImportError:  # pragma: no cover - a diffusers without the registry
-        return
-    TransformerBlockRegistry._register()
-    if HunyuanVideo15TransformerBlock not in TransformerBlockRegistry._registry:
-        TransformerBlockRegistry.register(
-            HunyuanVideo15TransformerBlock,
-            TransformerBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=1),
-        )
+    from diffusers.models.transformers.transformer_hunyuan_video15 import HunyuanVideo15TransformerBlock
+
+    levers.register_cache_block(HunyuanVideo15TransformerBlock, return_hidden_states_index=0, return_encoder_hidden_states_index=1)
 
 
 class HunyuanModel(DiffusersModel):

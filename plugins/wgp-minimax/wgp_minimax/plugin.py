@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import dataclasses
+from wgp_hookspecs import ModelSpec, UserError
 
-from wgp_hookspecs import LoadPlan, ModelSpec, UserError
-
-from wgp_diffusers import deferred, define_modular_family, image_size, registration_hook
+from wgp_diffusers import define_modular_family, image_size, registration_hook
+from wgp_diffusers.levers import REGISTRY_CACHES, UNREGISTERED_BLOCKS, refusing
 
 from .specs import FPS, MAX_ASPECT, MINIMAX_MODELS
 
@@ -39,26 +38,12 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
     return []
 
 
-#: diffusers' caches that find their blocks through its registry of block classes, which has no
-#: MiniMax-H3 block in 0.42: they would fail at load ("Model class ... not registered").
-UNSUPPORTED_CACHES = ("fbcache", "seacache", "magcache")
-_modular_check_plan = deferred("wgp_diffusers.modular:check_plan")
-
-
-def check_plan(spec: ModelSpec, plan: LoadPlan) -> list[str]:
-    """The modular plan check, after refusing a step cache that cannot hook MiniMax-H3's blocks."""
-    cache = plan.option("cache", "none")
-    if cache in UNSUPPORTED_CACHES:
-        raise UserError(f"--cache {cache} does not run on {spec.id}: diffusers does not know its transformer blocks; "
-                        "--cache taylorseer, pab or textkv run on it")
-    return list(_modular_check_plan(spec, plan) or [])
-
-
 MINIMAX_FAMILY = define_modular_family(
     "minimax", "wgp_minimax", MINIMAX_MODELS, check=check,
     description="MiniMax-H3 video with stereo audio: text, first/last frame or reference images to video (diffusers Modular)",
+    # diffusers 0.42's block registry has no MiniMax-H3 block: these would fail at load ("not registered").
+    refused_caches=refusing(REGISTRY_CACHES, UNREGISTERED_BLOCKS),
 )
-MINIMAX_FAMILY = dataclasses.replace(MINIMAX_FAMILY, check_plan=check_plan)
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = MINIMAX_FAMILY.load, MINIMAX_FAMILY.build_tiny
 register_model_families = registration_hook(MINIMAX_FAMILY)

@@ -6,13 +6,13 @@ table.  ``load`` and ``build_tiny`` import torch and diffusers when they are fir
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from wgp_hookspecs import ModelSpec, UserError
 
 from wgp_diffusers import define_family, registration_hook
+from wgp_diffusers.levers import CACHES, refusing
 
 from .specs import ZIMAGE_MODELS
 
@@ -36,14 +36,12 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
     return []
 
 
-_FAMILY = define_family(
+ZIMAGE_FAMILY = define_family(
     "zimage", "wgp_zimage", ZIMAGE_MODELS, check,
     "Z-Image (Tongyi-MAI) Turbo and base text-to-image and image-to-image (diffusers)",
+    # So no ``fast`` profile either (it is a step cache).
+    refused_caches=refusing(tuple(CACHES), "diffusers 0.42's ZImageTransformer2DModel takes no step cache (it has no enable_cache)"),
 )
-#: Without the standard ``fast`` profile: it is First Block Cache, which diffusers 0.42's
-#: ZImageTransformer2DModel does not take (no ``enable_cache``; its blocks' input is ``x``, not
-#: ``hidden_states``), so it would only ever be refused at load.
-ZIMAGE_FAMILY = dataclasses.replace(_FAMILY, profiles=tuple(p for p in _FAMILY.profiles if p.name != "fast"))
 #: ``load(spec, plan)`` and ``build_tiny(spec, folder)``, imported (with torch) on first use.
 load, build_tiny = ZIMAGE_FAMILY.load, ZIMAGE_FAMILY.build_tiny
 register_model_families = registration_hook(ZIMAGE_FAMILY)

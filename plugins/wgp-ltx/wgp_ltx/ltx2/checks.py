@@ -14,8 +14,19 @@ from typing import Any
 from wgp_hookspecs import ModelSpec, ParameterError, UserError
 
 from wgp_diffusers.configs import pipeline_configs, read_configs
+from wgp_diffusers.levers import REGISTRY_CACHES, UNREGISTERED_BLOCKS, refusing
 
 from .specs import LTX2_MODELS, VERSIONS
+
+#: The step caches LTX2VideoTransformer3DModel cannot take in diffusers 0.42: those that need its
+#: block (LTX2VideoTransformerBlock) in diffusers' block registry, and Pyramid Attention Broadcast,
+#: which reuses an attention output across the guidance passes of a step: with STG or modality
+#: guidance (LTX-2.3's defaults, or --stg-scale on LTX-2) beside CFG those differ in batch size, a
+#: RuntimeError mid-job (LTX-2.5's modular guider runs them apart: PAB runs there).
+REFUSED_CACHES = {
+    **refusing(REGISTRY_CACHES, UNREGISTERED_BLOCKS),
+    **refusing(("pab",), "diffusers' Pyramid Attention Broadcast fails mid-job on its guidance passes (STG, modality guidance)"),
+}
 
 
 def detect_version(configs: Mapping[str, Mapping[str, Any]]) -> str | None:
