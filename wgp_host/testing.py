@@ -15,7 +15,8 @@ from ``wgp_host.testing`` by tests only; a plugin's own code never imports ``wgp
   random-weight copy (``wgp models tiny``), built once per test session, for
   any installed family.
 - ``wgp_queue``: an :class:`InProcessQueue`: jobs validated at the door and run by the
-  real controller and runner, in process, with every event kept.
+  real controller and runner, in process, with every event kept
+  (``run_cancelled_at(step, ...)`` for "cancel mid-run writes nothing" tests).
 - ``wgp_test_images``: three different 32x32 RGB PNGs (``a``, ``b``, ``c``) and a
   48x32 one (``wide``), as paths, for image-conditioned models.
 - ``wgp_bad_media``: broken media files by kind (empty, text, truncated, random bytes,
@@ -25,6 +26,7 @@ from ``wgp_host.testing`` by tests only; a plugin's own code never imports ``wgp
 Helpers for model-family tests: :class:`Recorder` (a ``GenerationContext``
 that keeps its events), :func:`run_wgp` (the real CLI in a subprocess),
 :func:`assert_one_line_error` (exit 2, one ``error:`` line naming what was asked, no traceback),
+:func:`assert_refused_at_the_door` (that, for ``wgp run``, and no output folder made),
 :func:`decode_video` (every frame of a written video, as uint8 RGB),
 :func:`heavy_imports` (what importing a registration module drags in) and
 :func:`registered_families` (what an installed entry point registers).
@@ -37,7 +39,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 from wgp_hookspecs import CancelToken, GenerationContext
@@ -246,6 +248,15 @@ def assert_one_line_error(result: Any, *needles: str) -> str:
     return lines[0]
 
 
+def assert_refused_at_the_door(wgp_cli: Callable[..., Any], out: Path, *args: str, needles: Sequence[str] = ()) -> str:
+    """``wgp run ARGS --output-dir OUT`` (through the ``wgp_cli`` fixture) is refused before
+    anything runs: :func:`assert_one_line_error` with ``needles``, and ``out`` never made.
+    Returns the error line."""
+    line = assert_one_line_error(wgp_cli("run", *args, "--output-dir", str(out)), *needles)
+    assert not out.exists(), f"{out} was made"
+    return line
+
+
 class Recorder:
     """A :class:`GenerationContext` (``recorder.context``) whose events are kept in ``recorder.events``.
 
@@ -361,6 +372,24 @@ class InProcessQueue:
     def names(self) -> list[str]:
         """The names of the events so far, in order."""
         return [event.event for event in self.events]
+
+    def steps(self) -> list[int]:
+        """The steps reported so far, in order."""
+        return [event.fields["step"] for event in self.events if event.event == "step"]
+
+    def run_cancelled_at(self, step: int, **options: Any) -> Any:
+        """Submit one job and run it, cancelling it once it reports step ``step`` as a user's
+        ``wgp queue cancel`` would; returns its outcome (``cancel mid-run writes nothing`` tests)."""
+
+        def cancel(event: Any) -> None:
+            if event.event == "step" and event.fields["step"] == step:
+                self.controller.cancel_current("test")
+
+        self.controller.channel.listeners.append(cancel)
+        try:
+            return self.run(**options)
+        finally:
+            self.controller.channel.listeners.remove(cancel)
 
 
 @pytest.fixture

@@ -8,13 +8,15 @@ decoded, and a step cache applies to the transformer as in classic families.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from wgp_hookspecs import SEED_PARAM, GenerationRequest, JobCancelled, LoadPlan, ModelSpec, Param, UserError
 
 from wgp_diffusers import levers, to_uint8_video
-from wgp_diffusers.modular import ModularDiffusersModel, check_plan, define_modular_family, loop_blocks, running_blocks
+from wgp_diffusers.modular import ModularDiffusersModel, define_modular_family, loop_blocks, running_blocks
 from wgp_host.testing import Recorder
 
 WEIGHTS_OF = "wan2.1-t2v-1.3b"  # the tiny weights this family runs on
@@ -145,11 +147,17 @@ def test_a_step_cache_applies_to_the_transformer(folder):
 
 def test_levers_the_base_does_not_apply_are_refused_at_the_door():
     family = define_modular_family("third", "third_pkg", (SPEC,))
+    (spec,) = family.models
     with pytest.raises(UserError, match="--quantize is not supported yet"):
-        family.check_plan(SPEC, LoadPlan(options={"quantize": "int8"}))
+        family.check_plan(spec, LoadPlan(options={"quantize": "int8"}))
     with pytest.raises(UserError, match="--offload auto"):
-        check_plan(SPEC, LoadPlan(options={"offload": "auto"}))
-    assert check_plan(SPEC, LoadPlan(options={"cache": "fbcache"})) == []
+        levers.check_plan(spec, LoadPlan(options={"offload": "auto"}))
+    assert levers.check_plan(spec, LoadPlan(options={"cache": "fbcache"})) == []
+    # A modular model inside a classic family (Wan Animate 2) is held to the same rule at the door.
+    classic = dataclasses.replace(SPEC, options={**SPEC.options, "modular": True})
+    with pytest.raises(UserError, match="--transformer-file is not supported yet|--quantize is not supported yet"):
+        levers.check_plan(classic, LoadPlan(options={"quantize": "int8"}))
+    assert levers.check_plan(SPEC, LoadPlan(options={"quantize": "int8"})) == []  # a classic model takes it
     assert levers.CACHES["fbcache"] == "FirstBlockCacheConfig"
 
 

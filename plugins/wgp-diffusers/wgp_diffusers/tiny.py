@@ -4,8 +4,9 @@ A family's tiny builder picks its own transformer and VAE sizes; the parts
 every family needs the same way are here: deterministic weights
 (:func:`seeded_weights`), text tokenizers built in memory without a hub
 (:func:`tiny_t5_tokenizer`, :func:`tiny_clip_tokenizer`, :func:`tiny_qwen_tokenizer`), small text encoders
-that fit them (:func:`tiny_t5_encoder`, :func:`tiny_clip_text_encoder`) and
-saving in diffusers layout with safetensors only (:func:`save_tiny_pipeline`).
+that fit them (:func:`tiny_t5_encoder`, :func:`tiny_clip_text_encoder`), the image VAE of the
+FLUX line (:func:`tiny_flux_vae`) and saving in diffusers layout with safetensors only
+(:func:`save_tiny_pipeline`).
 
 This module imports torch and transformers: import it only from a builder.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from diffusers import AutoencoderKL
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
@@ -114,10 +116,12 @@ QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
 #: A ChatML template for tiny Qwen tokenizers, written for tests (not a published one): each turn
 #: ``<|im_start|>ROLE\nTEXT<|im_end|>\n``, then the assistant's header when asked for.  That is what
-#: Qwen2.5-VL's and Qwen3's templates give for user turns (Qwen3's with thinking on, as Z-Image asks).
+#: Qwen2.5-VL's and Qwen3's templates give for user turns (Qwen3's with thinking on, as Z-Image asks);
+#: with ``enable_thinking=False`` (FLUX.2 [klein]) the header is followed by Qwen3's empty think block.
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
 )
 
 
@@ -126,8 +130,9 @@ def tiny_qwen_tokenizer(
 ) -> Qwen2Tokenizer:
     """A byte-level Qwen2 tokenizer without merges (every byte one token, GPT-2's byte symbols as
     ids 0-255), then :data:`QWEN_SPECIAL_TOKENS` and ``extra_special_tokens`` (e.g. Qwen2.5-VL's
-    vision tokens), with a chat template; built in memory, so any prompt tokenizes without a
-    vocabulary file.  The text encoders of Qwen-Image, HunyuanVideo 1.5 and Z-Image take it."""
+    vision tokens, Qwen3's ``<think>`` and ``</think>``), with a chat template; built in memory, so
+    any prompt tokenizes without a vocabulary file.  The text encoders of HunyuanVideo 1.5,
+    Z-Image and FLUX.2 [klein] take it."""
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     vocab = {symbol: index for index, symbol in enumerate(bytes_to_unicode().values())}
@@ -137,6 +142,30 @@ def tiny_qwen_tokenizer(
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], padding_side=padding_side, chat_template=chat_template)
     tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
     return tokenizer
+
+
+#: The FLUX.1 VAE's latent shift and scale (Z-Image decodes with the same VAE).
+FLUX_VAE_SHIFT, FLUX_VAE_SCALE = 0.1159, 0.3611
+
+
+def tiny_flux_vae(vae_class: type = AutoencoderKL, latent_channels: int = 4, **config: Any) -> Any:
+    """Four 4-channel blocks of one layer: the real 8x downsampling, without the quant convs the
+    FLUX VAEs drop.  ``AutoencoderKL`` gets FLUX.1's shift and scale (FLUX.1, Z-Image);
+    ``AutoencoderKLFlux2`` (FLUX.2) normalizes with batch-norm statistics instead."""
+    if vae_class is AutoencoderKL:
+        config = {"shift_factor": FLUX_VAE_SHIFT, "scaling_factor": FLUX_VAE_SCALE, **config}
+    return vae_class(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(4, 4, 4, 4),
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=1,
+        sample_size=32,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        **config,
+    )
 
 
 def save_tiny_pipeline(pipe: Any, folder: str | os.PathLike[str]) -> None:
@@ -171,6 +200,8 @@ def save_gguf(state_dict: Mapping[str, Any], path: str | os.PathLike[str], quant
 
 __all__ = [
     "CHARACTERS",
+    "FLUX_VAE_SCALE",
+    "FLUX_VAE_SHIFT",
     "QWEN_CHAT_TEMPLATE",
     "QWEN_SPECIAL_TOKENS",
     "TINY_SEED",
@@ -179,6 +210,7 @@ __all__ = [
     "seeded_weights",
     "tiny_clip_text_encoder",
     "tiny_clip_tokenizer",
+    "tiny_flux_vae",
     "tiny_qwen_tokenizer",
     "tiny_t5_encoder",
     "tiny_t5_tokenizer",

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 from diffusers.utils import load_image
-from flux_testing import generator
+from wgp_diffusers.testing import as_arrays, generator
 from PIL import Image
 from wgp_flux.specs import get_spec
 
@@ -33,7 +33,7 @@ def direct_call(pipe: Any, params: dict, references: list[str] | None = None) ->
         guidance_scale=params["guidance"], num_images_per_prompt=params.get("batch_size", 1),
         max_sequence_length=params["max_sequence_length"], generator=generator(params["seed"]), output_type="pil", **extra,
     ).images
-    return [np.asarray(image) for image in images]
+    return as_arrays(images)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ import torch
 from diffusers import Flux2KleinPipeline, Flux2Pipeline
 from diffusers.hooks import TaylorSeerCacheConfig
 from flux2_testing import direct_call, references, request_params  # noqa: F401 - references is a fixture
-from flux_testing import generate, load
+from flux_testing import load
+from wgp_diffusers.testing import generate
 from wgp_flux.pipeline_flux2 import Flux2Model
 from wgp_flux.plugin import FLUX_FAMILY
 from wgp_flux.specs import get_spec

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from diffusers import FluxKontextPipeline, FluxPipeline
 from diffusers.utils import load_image
-from flux_testing import generator
+from wgp_diffusers.testing import generator
 from PIL import Image
 
 from wgp_host.testing import run_wgp

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from diffusers import FluxKontextPipeline, FluxPipeline
 from diffusers.utils import load_image
-from flux_testing import SMALL, as_arrays, generate, generator, load, request_params
+from flux_testing import SMALL, load, request_params
+from wgp_diffusers.testing import as_arrays, generate, generator
 from wgp_flux.plugin import FLUX_FAMILY
 from wgp_flux.specs import FLUX1_MODEL_IDS, get_spec
 from wgp_hookspecs import ParameterError, UserError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from diffusers import FluxPipeline
-from flux_testing import SMALL, generate, generator, load, request_params
+from flux_testing import SMALL, load, request_params
+from wgp_diffusers.testing import generate, generator
 
 from wgp_host.testing import Recorder
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.schema import BATCH_SIZE_PARAM, ModelCatalog, size_params
 from wgp_diffusers.sizing import SizeRule
 
 from .specs_flux2 import FLUX2_MODELS
@@ -23,11 +24,10 @@ def _params(*, steps: int, guidance: float, max_sequence_length: int, reference:
     params = [
         Param("prompt", "str", required=True, help="what the image shows" + (" after the edit" if reference else "")),
         SEED_PARAM,
-        Param("width", "int", default=1024, minimum=16, multiple_of=16, help="image width in pixels"),
-        Param("height", "int", default=1024, minimum=16, multiple_of=16, help="image height in pixels"),
+        *size_params(1024, 1024),
         Param("steps", "int", default=steps, minimum=1, maximum=1000, help="denoising steps"),
         Param("guidance", "float", default=guidance, minimum=0.0, help="distilled guidance scale (0 for schnell)"),
-        Param("batch_size", "int", default=1, minimum=1, maximum=16, help="number of images"),
+        BATCH_SIZE_PARAM,
         Param(
             "max_sequence_length", "int", default=max_sequence_length, minimum=1, maximum=max_sequence_length,
             help="T5 prompt tokens",
@@ -86,13 +86,10 @@ FLUX1_MODELS: tuple[ModelSpec, ...] = (
 FLUX_MODELS: tuple[ModelSpec, ...] = FLUX1_MODELS + FLUX2_MODELS
 FLUX1_MODEL_IDS = tuple(spec.id for spec in FLUX1_MODELS)
 
-FLUX_SPECS = {spec.id: spec for spec in FLUX_MODELS}
-FLUX_MODEL_IDS = tuple(FLUX_SPECS)
+FLUX_SPECS = ModelCatalog("Flux", FLUX_MODELS)
+FLUX_MODEL_IDS = FLUX_SPECS.ids
 
 
 def get_spec(model_id: str) -> ModelSpec:
     """The spec of ``model_id``; KeyError names the known ids."""
-    try:
-        return FLUX_SPECS[model_id]
-    except KeyError:
-        raise KeyError(f"unknown Flux model {model_id!r}; known: {', '.join(FLUX_MODEL_IDS)}") from None
+    return FLUX_SPECS[model_id]

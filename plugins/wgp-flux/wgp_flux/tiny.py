@@ -15,11 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from diffusers import (
-    AutoencoderKL,
-    FlowMatchEulerDiscreteScheduler,
-    FluxTransformer2DModel,
-)
+from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 from wgp_hookspecs import ModelSpec
 
 from wgp_diffusers.tiny import (
@@ -27,6 +23,7 @@ from wgp_diffusers.tiny import (
     seeded_weights,
     tiny_clip_text_encoder,
     tiny_clip_tokenizer,
+    tiny_flux_vae,
     tiny_t5_encoder,
     tiny_t5_tokenizer,
 )
@@ -47,25 +44,6 @@ def tiny_scheduler(kind: str) -> FlowMatchEulerDiscreteScheduler:
     return FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False)
 
 
-def tiny_vae() -> AutoencoderKL:
-    """Four 4-channel blocks: the real 8x downsampling, without quant convs like the real Flux VAE."""
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(4, 4, 4, 4),
-        layers_per_block=1,
-        latent_channels=LATENT_CHANNELS,
-        norm_num_groups=1,
-        sample_size=32,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.1159,
-        scaling_factor=0.3611,
-    )
-
-
 def build_tiny_pipeline(spec: ModelSpec) -> Any:
     """The tiny pipeline object for ``spec`` (not saved); deterministic for a given spec."""
     options = spec.options
@@ -77,7 +55,7 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
             text_encoder=tiny_clip_text_encoder(len(tokenizer), TEXT_DIM),
             tokenizer_2=tokenizer_2,
             text_encoder_2=tiny_t5_encoder(len(tokenizer_2), TEXT_DIM),
-            vae=tiny_vae(),
+            vae=tiny_flux_vae(latent_channels=LATENT_CHANNELS),
             # Latents are packed in 2x2 patches: 4 latent channels become 16 inputs.
             transformer=FluxTransformer2DModel(
                 patch_size=1,

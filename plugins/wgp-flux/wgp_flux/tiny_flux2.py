@@ -11,10 +11,10 @@ is still under 0.1 M weights.  The transformer's context width is 3x the text wi
 pipelines stack three hidden layers.
 
 Tokenizers are built in memory over bytes, with small chat templates of the real layout
-(Mistral's ``[SYSTEM_PROMPT]...[INST]...[/INST]``, Qwen's ``<|im_start|>`` turns with an
-empty think block when thinking is off); the real [dev] tokenizer is a ``PixtralProcessor``,
-which needs torchvision, so the tiny [dev] keeps the tokenizer alone (all Flux2Pipeline
-calls of it are ``apply_chat_template``).  Building is deterministic.
+(Mistral's ``[SYSTEM_PROMPT]...[INST]...[/INST]``; for [klein] wgp-diffusers' tiny Qwen
+tokenizer, whose ``<|im_start|>`` turns end in an empty think block when thinking is off);
+the real [dev] tokenizer is a ``PixtralProcessor``, which needs torchvision, so the tiny
+[dev] keeps the tokenizer alone (all Flux2Pipeline calls of it are ``apply_chat_template``).  Building is deterministic.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from transformers import (
     Mistral3Config,
     Mistral3ForConditionalGeneration,
     PreTrainedTokenizerFast,
-    Qwen2TokenizerFast,
+    Qwen2Tokenizer,
     Qwen3Config,
     Qwen3ForCausalLM,
 )
 from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers.tiny import seeded_weights
+from wgp_diffusers.tiny import seeded_weights, tiny_flux_vae, tiny_qwen_tokenizer
 
 from .pipeline_flux2 import Flux2Model
 from .tiny import tiny_scheduler
@@ -53,12 +53,8 @@ MISTRAL_TEMPLATE = (
     "{% elif m['role'] == 'user' %}[INST]{{ text }}[/INST]"
     "{% else %}{{ text }}</s>{% endif %}{% endfor %}"
 )
-QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
-QWEN_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n"
-    "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
-)
+#: Qwen3's think tokens, besides wgp-diffusers' Qwen specials: [klein] prompts carry an empty think block.
+QWEN_THINK_TOKENS = ("<think>", "</think>")
 
 
 def _byte_vocab(specials: tuple[str, ...]) -> dict[str, int]:
@@ -75,13 +71,6 @@ def tiny_mistral_tokenizer() -> PreTrainedTokenizerFast:
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
         additional_special_tokens=list(MISTRAL_SPECIALS[5:]), chat_template=MISTRAL_TEMPLATE,
     )
-
-
-def tiny_qwen_tokenizer() -> Qwen2TokenizerFast:
-    """A byte-level Qwen2 tokenizer (``<|endoftext|>`` 0 pads) with Qwen3's chat-turn tokens and template."""
-    tokenizer = Qwen2TokenizerFast(vocab=_byte_vocab(QWEN_SPECIALS), merges=[], chat_template=QWEN_TEMPLATE)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIALS[1:])})
-    return tokenizer
 
 
 def tiny_mistral_encoder(vocab_size: int) -> Mistral3ForConditionalGeneration:
@@ -101,32 +90,23 @@ def tiny_mistral_encoder(vocab_size: int) -> Mistral3ForConditionalGeneration:
     return Mistral3ForConditionalGeneration(config)
 
 
-def tiny_qwen_encoder(vocab_size: int) -> Qwen3ForCausalLM:
+def tiny_qwen_encoder(tokenizer: Qwen2Tokenizer) -> Qwen3ForCausalLM:
     return Qwen3ForCausalLM(Qwen3Config(
-        vocab_size=vocab_size, hidden_size=TEXT_WIDTH, intermediate_size=32, num_hidden_layers=QWEN_LAYERS,
+        vocab_size=len(tokenizer), hidden_size=TEXT_WIDTH, intermediate_size=32, num_hidden_layers=QWEN_LAYERS,
         num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
-        tie_word_embeddings=True, pad_token_id=0,
+        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
     ))
-
-
-def tiny_flux2_vae() -> AutoencoderKLFlux2:
-    """Four 4-channel blocks: the real 8x downsampling, batch-norm statistics for the patchified latents."""
-    return AutoencoderKLFlux2(
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(4, 4, 4, 4), layers_per_block=1, latent_channels=LATENT_CHANNELS,
-        norm_num_groups=1, sample_size=32, use_quant_conv=False, use_post_quant_conv=False,
-    )
 
 
 def build_tiny_flux2_pipeline(spec: ModelSpec) -> Any:
     """The tiny pipeline object for a FLUX.2 ``spec`` (not saved); deterministic for a given spec."""
     klein = spec.options["pipeline"] == "klein"
     with seeded_weights():
-        tokenizer = tiny_qwen_tokenizer() if klein else tiny_mistral_tokenizer()
+        tokenizer = tiny_qwen_tokenizer(QWEN_THINK_TOKENS) if klein else tiny_mistral_tokenizer()
         components: dict[str, Any] = dict(
             tokenizer=tokenizer,
-            text_encoder=tiny_qwen_encoder(len(tokenizer)) if klein else tiny_mistral_encoder(len(tokenizer)),
-            vae=tiny_flux2_vae(),
+            text_encoder=tiny_qwen_encoder(tokenizer) if klein else tiny_mistral_encoder(len(tokenizer)),
+            vae=tiny_flux_vae(AutoencoderKLFlux2, LATENT_CHANNELS),
             # Latents are patchified 2x2: 4 latent channels become 16 inputs.
             transformer=Flux2Transformer2DModel(
                 patch_size=1, in_channels=LATENT_CHANNELS * 4, num_layers=1, num_single_layers=1,

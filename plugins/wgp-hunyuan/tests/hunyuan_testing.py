@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import torch
-from wgp_diffusers.testing import load_tiny
-from wgp_hookspecs import GenerationRequest
+from wgp_diffusers.testing import load_tiny, small_params
 from wgp_hunyuan.plugin import HUNYUAN_FAMILY
 from wgp_hunyuan.specs import get_spec
-
-from wgp_host.testing import Recorder
 
 T2V = "hunyuanvideo-1.5-480p-t2v"
 I2V = "hunyuanvideo-1.5-480p-i2v"
@@ -23,26 +18,10 @@ SMALL = {"width": 48, "height": 32, "frames": 5, "steps": 2, "seed": 7, "prompt"
 
 def request_params(model_id: str, image: str | None = None, **changes: Any) -> dict:
     """Full params for ``model_id`` at the small test size; ``image`` is the start image."""
-    spec = get_spec(model_id)
-    params = {**spec.defaults(), **{k: v for k, v in SMALL.items() if spec.param(k) is not None}}
     if image is not None:
-        params["image_start"] = image
-    params.update(changes)
-    return params
+        changes = {"image_start": image, **changes}
+    return small_params(get_spec(model_id), SMALL, **changes)
 
 
 def load(model_id: str, folder: str, **plan: Any):
     return load_tiny(HUNYUAN_FAMILY, get_spec(model_id), folder, **plan)
-
-
-def generate(model, params: dict, recorder: Recorder | None = None):
-    recorder = recorder or Recorder()
-    return model.generate(GenerationRequest(model.spec.id, params), recorder.context)
-
-
-def frames(pil_frames) -> np.ndarray:
-    return np.stack([np.asarray(frame) for frame in pil_frames])
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator("cpu").manual_seed(seed)

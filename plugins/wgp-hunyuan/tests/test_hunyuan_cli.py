@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from diffusers import HunyuanVideo15ImageToVideoPipeline
 from diffusers.utils import load_image
-from hunyuan_testing import I2V, T2V, frames, generator
+from hunyuan_testing import I2V, T2V
+from wgp_diffusers.testing import generator, stack_frames
 
-from wgp_host.testing import BAD_IMAGE_MESSAGES, assert_one_line_error, decode_video
+from wgp_host.testing import BAD_IMAGE_MESSAGES, assert_one_line_error, assert_refused_at_the_door, decode_video
 
 
 def test_i2v_through_cli_with_image_start_equals_diffusers(wgp_tiny_model, wgp_cli, wgp_test_images, tmp_path):
@@ -22,15 +23,14 @@ def test_i2v_through_cli_with_image_start_equals_diffusers(wgp_tiny_model, wgp_c
         image=load_image(image), prompt="a fox", negative_prompt="", num_frames=5, num_inference_steps=2,
         generator=generator(3), output_type="pil",
     ).frames[0]
-    assert (ours == frames(direct)).all() and ours.shape == (5, 32, 32, 3)
+    assert (ours == stack_frames(direct)).all() and ours.shape == (5, 32, 32, 3)
 
 
 @pytest.mark.parametrize("kind", ["zero", "text", "mp4", "missing"])
 def test_a_bad_start_image_is_one_line_exit_2_and_nothing_runs(kind, wgp_cli, wgp_bad_media, tmp_path):
-    out = tmp_path / "out"
-    result = wgp_cli("run", "-m", I2V, "-p", "x", "--image-start", wgp_bad_media[kind], "--output-dir", str(out))
-    assert_one_line_error(result, "--image-start", wgp_bad_media[kind], BAD_IMAGE_MESSAGES[kind])
-    assert not out.exists()
+    bad = wgp_bad_media[kind]
+    assert_refused_at_the_door(wgp_cli, tmp_path / "out", "-m", I2V, "-p", "x", "--image-start", bad,
+                               needles=("--image-start", bad, BAD_IMAGE_MESSAGES[kind]))
 
 
 def test_i2v_without_image_and_t2v_with_one_are_refused(wgp_cli, wgp_test_images, tmp_path):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from diffusers import FlowMatchEulerDiscreteScheduler, HunyuanVideo15ImageToVideoPipeline, HunyuanVideo15Pipeline
 from diffusers.utils import load_image
-from hunyuan_testing import I2V, SMALL, T2V, frames, generate, generator, load, request_params
+from hunyuan_testing import I2V, SMALL, T2V, load, request_params
+from wgp_diffusers.testing import generate, generator, stack_frames
 from wgp_hookspecs import JobCancelled, UserError
 from wgp_hunyuan.plugin import HUNYUAN_FAMILY
 from wgp_hunyuan.specs import HUNYUAN_MODEL_IDS, get_spec
@@ -74,7 +75,7 @@ def test_t2v_equals_direct_diffusers_call(wgp_tiny_model):
     direct = pipe(prompt=SMALL["prompt"], negative_prompt="blurry", height=32, width=48, num_frames=5,
                   num_inference_steps=2, generator=generator(SMALL["seed"]), output_type="pil").frames[0]
     assert ours.video.shape == (5, 32, 48, 3) and ours.fps == 24.0
-    assert np.array_equal(ours.video, frames(direct))
+    assert np.array_equal(ours.video, stack_frames(direct))
 
 
 def test_i2v_equals_direct_diffusers_call(wgp_tiny_model, wgp_test_images):
@@ -87,7 +88,7 @@ def test_i2v_equals_direct_diffusers_call(wgp_tiny_model, wgp_test_images):
     ).frames[0]
     # The tiny transformer's 32-pixel buckets: a 3:2 image gets the square one, as in the pipeline.
     assert ours.video.shape == (5, 32, 32, 3)
-    assert np.array_equal(ours.video, frames(direct))
+    assert np.array_equal(ours.video, stack_frames(direct))
 
 
 def test_i2v_output_depends_on_the_start_image(wgp_tiny_model, wgp_test_images):
@@ -113,19 +114,11 @@ def test_steps_are_reported_and_cancel_stops_before_the_decode(wgp_tiny_model):
 
 
 def test_cancel_mid_run_writes_nothing(wgp_tiny_model, wgp_queue, tmp_path):
-    controller, events = wgp_queue.controller, wgp_queue.events
-
-    def cancel_after_first_step(event):
-        if event.event == "step" and event.fields["step"] == 1:
-            controller.cancel_current("test")
-
-    controller.channel.listeners.append(cancel_after_first_step)
     out = tmp_path / "out"
-    wgp_queue.submit(model=T2V, model_path=wgp_tiny_model(T2V), output_dir=str(out), writers=("video",),
-                     params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32, "frames": 5})
-    outcome = controller.run_next()
-    assert outcome.state == "cancelled"
-    assert [e.fields["step"] for e in events if e.event == "step"] == [1]
+    outcome = wgp_queue.run_cancelled_at(
+        1, model=T2V, model_path=wgp_tiny_model(T2V), output_dir=str(out), writers=("video",),
+        params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32, "frames": 5})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
     assert not out.exists() or not any(out.iterdir())
 
 

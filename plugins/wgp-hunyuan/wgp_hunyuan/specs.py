@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.schema import ModelCatalog, size_params
+
 T2V = "text-to-video"
 I2V = "image-to-video"
 
@@ -51,11 +53,7 @@ def _params(resolution: str, task: str) -> tuple[Param, ...]:
     ]
     if task == "t2v":
         width, height = DEFAULT_SIZES[resolution]
-        params += [
-            # 16x VAE, 1x1 patches: multiples of 16.
-            Param("width", "int", default=width, minimum=16, multiple_of=16, help="frame width in pixels"),
-            Param("height", "int", default=height, minimum=16, multiple_of=16, help="frame height in pixels"),
-        ]
+        params += size_params(width, height, multiple=16, what="frame")  # 16x VAE, 1x1 patches: multiples of 16
     params += [
         # generate.py: --video_length 121 ("the optimal value"); the VAE compresses time 4x: 4n+1.
         Param("frames", "int", default=121, minimum=1, multiple_of=4, remainder=1, help="number of frames (4n+1)"),
@@ -93,13 +91,10 @@ HUNYUAN_MODELS: tuple[ModelSpec, ...] = tuple(
     _spec(resolution, task) for resolution in ("480p", "720p") for task in ("t2v", "i2v")
 )
 
-HUNYUAN_SPECS = {spec.id: spec for spec in HUNYUAN_MODELS}
-HUNYUAN_MODEL_IDS = tuple(HUNYUAN_SPECS)
+HUNYUAN_SPECS = ModelCatalog("HunyuanVideo", HUNYUAN_MODELS)
+HUNYUAN_MODEL_IDS = HUNYUAN_SPECS.ids
 
 
 def get_spec(model_id: str) -> ModelSpec:
     """The spec of ``model_id``; KeyError names the known ids."""
-    try:
-        return HUNYUAN_SPECS[model_id]
-    except KeyError:
-        raise KeyError(f"unknown HunyuanVideo model {model_id!r}; known: {', '.join(HUNYUAN_MODEL_IDS)}") from None
+    return HUNYUAN_SPECS[model_id]

@@ -2,10 +2,11 @@
 
 Each tiny model has the real checkpoint's component classes and folder layout
 (HunyuanVideo15Transformer3DModel, AutoencoderKLHunyuanVideo15 with the real 16x spatial and
-4x temporal compression, a Qwen2.5-VL text model with a byte-level Qwen2 tokenizer and a chat
-template, a ByT5 glyph encoder, ClassifierFreeGuidance and FlowMatchEulerDiscreteScheduler
-configured as the conversion script saves them; image-to-video adds a SigLIP vision encoder
-and its image processor), at sizes that build in about a second.  The transformer's
+4x temporal compression, a Qwen2.5-VL text model with wgp-diffusers' byte-level Qwen2
+tokenizer (right padding, as the conversion script loads Qwen2.5-VL's) and ChatML template, a
+ByT5 glyph encoder, ClassifierFreeGuidance and FlowMatchEulerDiscreteScheduler configured as
+the conversion script saves them; image-to-video adds a SigLIP vision encoder and its image
+processor), at sizes that build in about a second.  The transformer's
 ``target_size`` is small (32), so image-to-video picks 32-pixel buckets like 32x32: the rule
 is the real one, the area is a test's.  Tokenizers are built locally; nothing touches a hub.
 Building is deterministic.
@@ -33,7 +34,7 @@ from transformers import (
 )
 from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers.tiny import save_tiny_pipeline, seeded_weights, tiny_t5_encoder
+from wgp_diffusers.tiny import save_tiny_pipeline, seeded_weights, tiny_qwen_tokenizer, tiny_t5_encoder
 
 from .pipeline import HunyuanModel
 from .specs import FLOW_SHIFTS
@@ -44,31 +45,6 @@ IMAGE_DIM = 8
 LATENT_CHANNELS = 4
 #: Pixels per side of the image-to-video size buckets (the real checkpoints: 640 or 960).
 TINY_TARGET_SIZE = 32
-
-#: A ChatML template like Qwen2.5-VL's (system and user turns, then the assistant's header).
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def _byte_alphabet() -> list[str]:
-    """The 256 printable stand-ins byte-level BPE uses for bytes (GPT-2's mapping)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    extra = [b for b in range(256) if b not in printable]
-    return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(extra))]
-
-
-def tiny_qwen_tokenizer() -> Qwen2Tokenizer:
-    """A byte-level Qwen2 tokenizer without merges (every byte one token), with Qwen's special tokens,
-    right padding (as the conversion script loads Qwen2.5-VL's) and a chat template."""
-    vocab = {piece: index for index, piece in enumerate(_byte_alphabet())}
-    for special in ("<|endoftext|>", "<|im_start|>", "<|im_end|>"):
-        vocab[special] = len(vocab)
-    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], padding_side="right")
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
 
 
 def tiny_text_encoder(tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLTextModel:

@@ -6,19 +6,15 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ConditionPipeline, LTX2ImageToVideoPipeline, LTX2Pipeline
 from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
 from diffusers.pipelines.ltx2.utils import DEFAULT_NEGATIVE_PROMPT, DISTILLED_SIGMA_VALUES
 from diffusers.utils import load_image
 from wgp_diffusers.sizing import prepare_image
-from wgp_diffusers.testing import load_tiny
+from wgp_diffusers.testing import generator, load_tiny, small_params, stack_frames
 from wgp_diffusers.video_frames import read_frames
-from wgp_hookspecs import GenerationRequest
 from wgp_ltx.ltx2.specs import LTX2_SPECS
 from wgp_ltx.plugin import LTX2_FAMILY
-
-from wgp_host.testing import Recorder
 
 #: The smallest request the real rules allow: 9 frames (8n+1) at 64x64 (multiples of 32, and two latent
 #: pixels for the video decoder's reflection padding); 2 steps, 64 prompt tokens.
@@ -27,16 +23,11 @@ SMALL = {"width": 64, "height": 64, "frames": 9, "steps": 2, "seed": 7, "prompt"
 
 
 def request_params(model_id: str, **changes: Any) -> dict:
-    return {**LTX2_SPECS[model_id].defaults(), **SMALL, **changes}
+    return small_params(LTX2_SPECS[model_id], SMALL, **changes)
 
 
 def load(model_id: str, folder: str, **plan: Any):
     return load_tiny(LTX2_FAMILY, LTX2_SPECS[model_id], folder, **plan)
-
-
-def generate(model, params: dict, recorder: Recorder | None = None):
-    recorder = recorder or Recorder()
-    return model.generate(GenerationRequest(model.spec.id, params), recorder.context)
 
 
 def write_video(path: str, seed: int, frames: int = 9, size: int = 64) -> str:
@@ -90,6 +81,5 @@ def direct(folder: str, model_id: str, *, image: str | None = None, image_end: s
         pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
             pipe.scheduler.config, use_dynamic_shifting=False, shift_terminal=None)
         kwargs.update(sigmas=DISTILLED_SIGMA_VALUES, num_inference_steps=8)
-    out = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(SMALL["seed"]), output_type="pil")
-    frames = np.stack([np.asarray(f) for f in out.frames[0]])
-    return frames, out.audio[0].float().numpy().T
+    out = pipe(**kwargs, generator=generator(SMALL["seed"]), output_type="pil")
+    return stack_frames(out.frames[0]), out.audio[0].float().numpy().T

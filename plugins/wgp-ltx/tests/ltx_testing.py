@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
 from diffusers.utils import load_image
 from wgp_diffusers.sizing import prepare_image
-from wgp_diffusers.testing import load_tiny
-from wgp_hookspecs import GenerationRequest
+from wgp_diffusers.testing import generator, load_tiny, small_params, stack_frames
 from wgp_ltx.plugin import LTX_FAMILY
 from wgp_ltx.specs import LTX_MODELS
-
-from wgp_host.testing import Recorder
 
 SPEC = LTX_MODELS[0]
 #: The smallest request the real rules allow: 9 frames (8n+1) at 32x32 (multiples of 32).
@@ -22,16 +18,11 @@ SMALL = {"width": 32, "height": 32, "frames": 9, "steps": 2, "seed": 7, "prompt"
 
 
 def request_params(**changes: Any) -> dict:
-    return {**SPEC.defaults(), **SMALL, **changes}
+    return small_params(SPEC, SMALL, **changes)
 
 
 def load(folder: str, **plan: Any):
     return load_tiny(LTX_FAMILY, SPEC, folder, **plan)
-
-
-def generate(model, params: dict, recorder: Recorder | None = None):
-    recorder = recorder or Recorder()
-    return model.generate(GenerationRequest(SPEC.id, params), recorder.context)
 
 
 def direct_frames(folder: str, image: str | None = None, seed: int = 7, **call: Any) -> np.ndarray:
@@ -48,5 +39,4 @@ def direct_frames(folder: str, image: str | None = None, seed: int = 7, **call: 
     else:
         pipe = LTXImageToVideoPipeline.from_pretrained(folder)
         kwargs["image"] = prepare_image(load_image(image), kwargs["width"], kwargs["height"])
-    frames = pipe(**kwargs, generator=torch.Generator("cpu").manual_seed(seed), output_type="pil").frames[0]
-    return np.stack([np.asarray(f) for f in frames])
+    return stack_frames(pipe(**kwargs, generator=generator(seed), output_type="pil").frames[0])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ltx2_testing import direct, generate, load, request_params, write_video
-from wgp_hookspecs import JobCancelled, UserError
+from ltx2_testing import direct, load, request_params, write_video
+from wgp_diffusers.testing import generate
+from wgp_diffusers.levers import check_plan
+from wgp_hookspecs import JobCancelled, LoadPlan, UserError
 from wgp_ltx.ltx2.checks import match_weights
 from wgp_ltx.ltx2.specs import LTX2_SPECS
 
@@ -112,6 +114,14 @@ def test_first_block_cache_is_refused_in_one_line(wgp_tiny_model):
     # diffusers 0.42 has no First Block Cache metadata for LTX2VideoTransformerBlock.
     with pytest.raises(UserError, match="fbcache does not apply to LTX2VideoTransformer3DModel"):
         load("ltx-2", wgp_tiny_model("ltx-2"), cache="fbcache")
+    # The family declares it (and PAB, which fails mid-job), so the door refuses them first.
+    (_, ltx2, ltx25) = registered_families("ltx")
+    for spec in ltx2.models:
+        for cache in ("fbcache", "pab"):
+            with pytest.raises(UserError, match=f"--cache {cache} does not run on {spec.id}: .*; caches that run on it: taylorseer, textkv$"):
+                check_plan(spec, LoadPlan(options={"cache": cache}))
+    with pytest.raises(UserError, match="--cache fbcache does not run on ltx-2.5: .*; caches that run on it: taylorseer, pab, textkv$"):
+        check_plan(ltx25.models[0], LoadPlan(options={"cache": "fbcache"}))
 
 
 def test_weights_of_the_other_version_are_refused(wgp_tiny_model):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ltx_testing import SMALL, SPEC, direct_frames, generate, load, request_params
+from ltx_testing import SMALL, SPEC, direct_frames, load, request_params
+from wgp_diffusers.testing import generate
 from wgp_hookspecs import ParameterError, UserError
 from wgp_ltx.plugin import LTX_FAMILY
 

@@ -4,7 +4,8 @@ text and image pipelines alike, and the frames equal a direct diffusers call."""
 from __future__ import annotations
 
 import numpy as np
-from ltx_testing import direct_frames, generate, load, request_params
+from ltx_testing import direct_frames, load, request_params
+from wgp_diffusers.testing import generate
 
 from wgp_host.testing import Recorder
 

@@ -60,33 +60,41 @@ def tiny_vae(timestep_conditioning: bool = False) -> AutoencoderKLLTXVideo:
     )
 
 
+#: The 0.9.5 VAE's stages at 8-wide blocks, which LTX-2's video VAE keeps: 4x4 patches, then
+#: spatial, temporal and two spatiotemporal 2x stages, and a decoder with residual 2x upsampling.
+#: Doubling decoder widths, as the real (256, 512, 1024): each residual 2x upsampler halves the channels.
+#: The compression ratios are given as the published configs state them (four 2x stages would
+#: otherwise count as 64x / 16x).
+TINY_VAE_095_STAGES: dict[str, Any] = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=LATENT_CHANNELS,
+    decoder_block_out_channels=(8, 16, 32),
+    layers_per_block=(1, 1, 1, 1, 1),
+    decoder_layers_per_block=(1, 1, 1, 1),
+    spatio_temporal_scaling=(True, True, True, True),
+    decoder_spatio_temporal_scaling=(True, True, True),
+    decoder_inject_noise=(False, False, False, False),
+    downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
+    upsample_residual=(True, True, True),
+    upsample_factor=(2, 2, 2),
+    patch_size=4,
+    patch_size_t=1,
+    spatial_compression_ratio=32,
+    temporal_compression_ratio=8,
+)
+
+
 def tiny_vae_095() -> AutoencoderKLLTXVideo:
-    """The 0.9.5 VAE's layout (also 0.9.7's and 0.9.8's) at 8-wide blocks: ``LTXVideo095DownBlock3D``
-    down blocks that downsample in space, time and both, a timestep-aware decoder with residual
-    2x upsampling, and the compression ratios the config states (32x space, 8x time)."""
+    """The 0.9.5 VAE's layout (also 0.9.7's and 0.9.8's): ``LTXVideo095DownBlock3D`` down blocks
+    and a timestep-aware decoder over :data:`TINY_VAE_095_STAGES` (32x space, 8x time)."""
     return AutoencoderKLLTXVideo(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=LATENT_CHANNELS,
+        **TINY_VAE_095_STAGES,
         block_out_channels=(8, 8, 8, 8, 8),
         down_block_types=(VAE_095_BLOCK,) * 4,
-        # Doubling widths, as the real (256, 512, 1024): each residual 2x upsampler halves the channels.
-        decoder_block_out_channels=(8, 16, 32),
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1),
-        spatio_temporal_scaling=(True, True, True, True),
-        decoder_spatio_temporal_scaling=(True, True, True),
-        decoder_inject_noise=(False, False, False, False),
-        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
-        upsample_residual=(True, True, True),
-        upsample_factor=(2, 2, 2),
         timestep_conditioning=True,
-        patch_size=4,
-        patch_size_t=1,
         encoder_causal=True,
         decoder_causal=False,
-        spatial_compression_ratio=32,
-        temporal_compression_ratio=8,
     )
 
 

@@ -201,18 +201,9 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(case, clip, weights, e
 
 def test_cancel_after_the_first_frame_writes_nothing(weights, clip, wgp_queue, tmp_path):
     """In-process through the queue controller: a cancel during the job stops it at the next frame."""
-    controller, events = wgp_queue.controller, wgp_queue.events
-
-    def cancel_after_first_step(event):
-        if event.event == "step" and event.fields["step"] == 1:
-            controller.cancel_current("test")
-
-    controller.channel.listeners.append(cancel_after_first_step)
     out = tmp_path / "out"
-    wgp_queue.submit(
-        model="matanyone", model_path=str(weights), output_dir=str(out), writers=("video", "mattes", "audio"),
+    outcome = wgp_queue.run_cancelled_at(
+        1, model="matanyone", model_path=str(weights), output_dir=str(out), writers=("video", "mattes", "audio"),
         set_items=(f"video={clip['video']}", f"mask={clip['mask']}", f"start_frame={START}", "warmup=1"))
-    outcome = controller.run_next()
-    assert outcome.state == "cancelled"
-    assert [e.fields["step"] for e in events if e.event == "step"] == [1]
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
     assert not out.exists() or not any(out.iterdir())

@@ -14,7 +14,8 @@ from diffusers.utils import load_image
 from wan_media import pil_frames, write_mask, write_video
 from wan_testing import Recorder
 from wgp_diffusers.testing import load_tiny
-from wgp_hookspecs import GenerationRequest, JobCancelled, UserError
+from wgp_diffusers.levers import check_plan
+from wgp_hookspecs import GenerationRequest, JobCancelled, LoadPlan, UserError
 from wgp_wan.plugin import WAN_FAMILY
 from wgp_wan.specs import ANIMATE_PROMPT, get_spec
 
@@ -181,15 +182,12 @@ def test_a_missing_pose_video_is_one_line(wgp_cli, media, tmp_path):
 
 
 def test_cancel_mid_run_writes_nothing(animate, media, wgp_queue, tmp_path):
-    controller, events = wgp_queue.controller, wgp_queue.events
-    controller.channel.listeners.append(
-        lambda event: controller.cancel_current("test") if event.event == "step" and event.fields["step"] == 1 else None)
     out = tmp_path / "out"
-    wgp_queue.submit(model=ANIMATE, model_path=animate[1], output_dir=str(out), writers=("video",),
-                     params={**SMALL, "steps": 3, "image_start": media["character"], "pose_video": media["pose"],
-                             "face_video": media["face"]})
-    assert controller.run_next().state == "cancelled"
-    assert [e.fields["step"] for e in events if e.event == "step"] == [1]
+    outcome = wgp_queue.run_cancelled_at(
+        1, model=ANIMATE, model_path=animate[1], output_dir=str(out), writers=("video",),
+        params={**SMALL, "steps": 3, "image_start": media["character"], "pose_video": media["pose"],
+                "face_video": media["face"]})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
     assert not out.exists() or not any(out.iterdir())
     recorder = Recorder(cancel_after=2)  # cancelled at the end of the first segment: stops in the second
     with pytest.raises(JobCancelled):
@@ -216,6 +214,12 @@ def test_fp8_storage_runs_and_equals_diffusers_layerwise_casting(animate, media)
 
 
 def test_first_block_cache_is_refused_in_one_line(animate):
-    # diffusers 0.42 registers no FirstBlockCache block type for WanAnimateTransformer3DModel's blocks.
-    with pytest.raises(UserError, match="--cache fbcache does not apply to WanAnimateTransformer3DModel"):
+    # diffusers 0.42 registers no FirstBlockCache block type for WanAnimateTransformer3DModel's blocks;
+    # its spec declares it, so the door (and a load the door did not see) refuses it in one line.
+    message = f"--cache fbcache does not run on {ANIMATE}: .*; caches that run on it: taylorseer, pab, textkv$"
+    with pytest.raises(UserError, match=message):
+        check_plan(get_spec(ANIMATE), LoadPlan(options={"cache": "fbcache"}))
+    with pytest.raises(UserError, match=message):
         load_tiny(WAN_FAMILY, get_spec(ANIMATE), animate[1], cache="fbcache")
+    # No `fast` profile: TaylorSeer, the fallback, hooks nothing at its defaults here (see specs.py).
+    assert not [p for p in WAN_FAMILY.profiles if p.name == "fast" and p.applies_to(ANIMATE)]

@@ -74,6 +74,7 @@ def test_entry_point_registers_every_model():
         "wan2.1-vace-1.3b": "Wan-AI/Wan2.1-VACE-1.3B-diffusers",
         "wan2.1-vace-14b": "Wan-AI/Wan2.1-VACE-14B-diffusers",
         "wan2.2-animate-14b": "Wan-AI/Wan2.2-Animate-14B-Diffusers",
+        "wan2.2-animate-2-14b": "Wan-AI/Wan2.2-Animate-2-14B-Diffusers",
     }
 
 

@@ -171,15 +171,12 @@ def test_content_errors_are_one_line_at_the_door(case, wgp_cli, media, tmp_path)
 
 
 def test_cancel_mid_run_writes_nothing(vace, media, wgp_queue, tmp_path):
-    controller, events = wgp_queue.controller, wgp_queue.events
-    controller.channel.listeners.append(
-        lambda event: controller.cancel_current("test") if event.event == "step" and event.fields["step"] == 1 else None)
     out = tmp_path / "out"
-    wgp_queue.submit(model=VACE, model_path=vace[1], output_dir=str(out), writers=("video",),
-                     params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32, "frames": 5,
-                             "control_video": media["control"], "reference_images": [media["ref"]]})
-    assert controller.run_next().state == "cancelled"
-    assert [e.fields["step"] for e in events if e.event == "step"] == [1]
+    outcome = wgp_queue.run_cancelled_at(
+        1, model=VACE, model_path=vace[1], output_dir=str(out), writers=("video",),
+        params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32, "frames": 5,
+                "control_video": media["control"], "reference_images": [media["ref"]]})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
     assert not out.exists() or not any(out.iterdir())
     recorder = Recorder(cancel_after=1)
     with pytest.raises(JobCancelled):

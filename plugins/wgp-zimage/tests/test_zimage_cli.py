@@ -11,9 +11,10 @@ import pytest
 from diffusers import ZImageImg2ImgPipeline, ZImagePipeline
 from diffusers.utils import load_image
 from PIL import Image
-from zimage_testing import TURBO, generator
+from wgp_diffusers.testing import generator
+from zimage_testing import TURBO
 
-from wgp_host.testing import BAD_IMAGE_MESSAGES, assert_one_line_error
+from wgp_host.testing import BAD_IMAGE_MESSAGES, assert_refused_at_the_door
 
 
 def png(folder):
@@ -54,15 +55,11 @@ def test_image_to_image_through_the_cli(wgp_tiny_model, wgp_cli, wgp_test_images
 
 @pytest.mark.parametrize("kind", ["zero", "text", "mp4", "missing"])
 def test_a_bad_start_image_is_one_line_exit_2_and_nothing_runs(kind, wgp_cli, wgp_bad_media, tmp_path):
-    out = tmp_path / "out"
-    result = wgp_cli("run", "-m", TURBO, "-p", "x", "--image-start", wgp_bad_media[kind], "--output-dir", str(out))
-    assert_one_line_error(result, "--image-start", wgp_bad_media[kind], BAD_IMAGE_MESSAGES[kind])
-    assert not out.exists()
+    bad = wgp_bad_media[kind]
+    assert_refused_at_the_door(wgp_cli, tmp_path / "out", "-m", TURBO, "-p", "x", "--image-start", bad,
+                               needles=("--image-start", bad, BAD_IMAGE_MESSAGES[kind]))
 
 
 def test_a_strength_that_leaves_no_step_is_one_line_exit_2(wgp_cli, wgp_test_images, tmp_path):
-    out = tmp_path / "out"
-    result = wgp_cli("run", "-m", TURBO, "-p", "x", "--image-start", wgp_test_images["a"], "--set", "strength=0",
-                     "--output-dir", str(out))
-    assert_one_line_error(result, "strength 0 with 8 steps leaves no denoising step")
-    assert not out.exists()
+    assert_refused_at_the_door(wgp_cli, tmp_path / "out", "-m", TURBO, "-p", "x", "--image-start", wgp_test_images["a"],
+                               "--set", "strength=0", needles=("strength 0 with 8 steps leaves no denoising step",))

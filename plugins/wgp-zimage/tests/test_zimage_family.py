@@ -8,10 +8,12 @@ import pytest
 from diffusers import ZImageImg2ImgPipeline, ZImagePipeline
 from diffusers.utils import load_image
 from wgp_diffusers.sizing import prepare_image
-from wgp_hookspecs import JobCancelled, ParameterError, UserError
+from wgp_diffusers.levers import check_plan
+from wgp_hookspecs import JobCancelled, LoadPlan, ParameterError, UserError
 from wgp_zimage.plugin import ZIMAGE_FAMILY, strength_steps
 from wgp_zimage.specs import get_spec
-from zimage_testing import BASE, SMALL, TURBO, as_arrays, generate, generator, load, request_params
+from wgp_diffusers.testing import as_arrays, generate, generator
+from zimage_testing import BASE, SMALL, TURBO, load, request_params
 
 from wgp_host.testing import Recorder, heavy_imports, registered_families
 
@@ -114,19 +116,11 @@ def test_image_sets_the_output_size_and_strength_zero_is_refused_at_the_door(wgp
 
 
 def test_cancel_mid_run_writes_nothing(wgp_tiny_model, wgp_queue, tmp_path):
-    controller, events = wgp_queue.controller, wgp_queue.events
-
-    def cancel_after_first_step(event):
-        if event.event == "step" and event.fields["step"] == 1:
-            controller.cancel_current("test")
-
-    controller.channel.listeners.append(cancel_after_first_step)
     out = tmp_path / "out"
-    wgp_queue.submit(model=TURBO, model_path=wgp_tiny_model(TURBO), output_dir=str(out), writers=("image",),
-                     params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32})
-    outcome = controller.run_next()
-    assert outcome.state == "cancelled"
-    assert [e.fields["step"] for e in events if e.event == "step"] == [1]
+    outcome = wgp_queue.run_cancelled_at(
+        1, model=TURBO, model_path=wgp_tiny_model(TURBO), output_dir=str(out), writers=("image",),
+        params={"prompt": "a fox", "steps": 3, "width": 32, "height": 32})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -156,7 +150,11 @@ def test_step_caches_are_refused_in_one_line(wgp_tiny_model):
     # take ``x``, not ``hidden_states``, so FirstBlockCache cannot hook them either.
     with pytest.raises(UserError, match="--cache fbcache: ZImageTransformer2DModel .* supports no step cache"):
         load(TURBO, wgp_tiny_model(TURBO), cache="fbcache")
-    assert [p.name for p in ZIMAGE_FAMILY.profiles] == ["quality"]  # no `fast` (First Block Cache) profile
+    assert [p.name for p in ZIMAGE_FAMILY.profiles] == ["quality"]  # no `fast` (a step cache) profile
+    # The family declares it, so the door refuses every cache before a weight is read.
+    spec = next(m for m in ZIMAGE_FAMILY.models if m.id == TURBO)
+    with pytest.raises(UserError, match=f"--cache taylorseer does not run on {TURBO}: .*; no step cache runs on it$"):
+        check_plan(spec, LoadPlan(options={"cache": "taylorseer"}))
 
 
 def test_a_cut_prompt_is_reported_counted_inside_the_chat_template(wgp_tiny_model):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.schema import BATCH_SIZE_PARAM, ModelCatalog, size_params
 from wgp_diffusers.sizing import SizeRule
 
 T2I = "text-to-image"
@@ -42,14 +43,13 @@ def _params(*, steps: int, guidance: float, base: bool) -> tuple[Param, ...]:
     params = [
         Param("prompt", "str", required=True, help="what the image shows"),
         SEED_PARAM,
-        Param("width", "int", default=1024, minimum=16, multiple_of=16, help="image width in pixels"),
-        Param("height", "int", default=1024, minimum=16, multiple_of=16, help="image height in pixels"),
+        *size_params(1024, 1024),
         Param("steps", "int", default=steps, minimum=1, maximum=1000, help="denoising steps (one transformer pass each)"),
         Param(
             "guidance", "float", default=guidance, minimum=0.0,
             help="classifier-free guidance scale; 0 turns it off" + (" (Turbo is distilled for 0)" if not base else ""),
         ),
-        Param("batch_size", "int", default=1, minimum=1, maximum=16, help="number of images"),
+        BATCH_SIZE_PARAM,
         Param("max_sequence_length", "int", default=512, minimum=1, maximum=512, help="Qwen3 prompt tokens"),
         Param("image_start", "image", help="an image to start from (image-to-image, --image-start)"),
         Param(
@@ -88,13 +88,10 @@ ZIMAGE_MODELS: tuple[ModelSpec, ...] = (
     ),
 )
 
-ZIMAGE_SPECS = {spec.id: spec for spec in ZIMAGE_MODELS}
-ZIMAGE_MODEL_IDS = tuple(ZIMAGE_SPECS)
+ZIMAGE_SPECS = ModelCatalog("Z-Image", ZIMAGE_MODELS)
+ZIMAGE_MODEL_IDS = ZIMAGE_SPECS.ids
 
 
 def get_spec(model_id: str) -> ModelSpec:
     """The spec of ``model_id``; KeyError names the known ids."""
-    try:
-        return ZIMAGE_SPECS[model_id]
-    except KeyError:
-        raise KeyError(f"unknown Z-Image model {model_id!r}; known: {', '.join(ZIMAGE_MODEL_IDS)}") from None
+    return ZIMAGE_SPECS[model_id]

@@ -1,7 +1,7 @@
 """Random-weight copies of the Z-Image models, for tests and ``wgp models tiny``.
 
 Each tiny model has the real checkpoint's component classes and folder layout
-(ZImageTransformer2DModel, AutoencoderKL with the real 8x downsampling, Qwen3Model with
+(ZImageTransformer2DModel, FLUX.1's AutoencoderKL with the real 8x downsampling, Qwen3Model with
 wgp-diffusers' tiny Qwen2Tokenizer, whose ChatML template gives what Qwen3's does with thinking
 on, FlowMatchEulerDiscreteScheduler configured like the published one: shift 3, no dynamic
 shifting), the same size rule (8x VAE and 2x2 patches: multiples of 16), at sizes that build
@@ -14,11 +14,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
 from transformers import Qwen3Config, Qwen3Model
 from wgp_hookspecs import ModelSpec
 
-from wgp_diffusers.tiny import save_tiny_pipeline, seeded_weights, tiny_qwen_tokenizer
+from wgp_diffusers.tiny import save_tiny_pipeline, seeded_weights, tiny_flux_vae, tiny_qwen_tokenizer
 
 TEXT_DIM = 32
 LATENT_CHANNELS = 4
@@ -40,25 +40,6 @@ def tiny_qwen3_encoder(vocab_size: int, width: int = TEXT_DIM) -> Qwen3Model:
     )
 
 
-def tiny_vae() -> AutoencoderKL:
-    """Four 4-channel blocks: the real 8x downsampling, no quant convs, the published shift and scale."""
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(4, 4, 4, 4),
-        layers_per_block=1,
-        latent_channels=LATENT_CHANNELS,
-        norm_num_groups=1,
-        sample_size=32,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.1159,
-        scaling_factor=0.3611,
-    )
-
-
 def build_tiny_pipeline(spec: ModelSpec) -> Any:
     """The tiny pipeline object for ``spec`` (not saved); deterministic.  Turbo and base share
     one architecture (only their weights differ), so both ids get the same layout."""
@@ -66,7 +47,7 @@ def build_tiny_pipeline(spec: ModelSpec) -> Any:
         tokenizer = tiny_qwen_tokenizer()
         return ZImagePipeline(
             scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False),
-            vae=tiny_vae(),
+            vae=tiny_flux_vae(latent_channels=LATENT_CHANNELS),
             text_encoder=tiny_qwen3_encoder(len(tokenizer)),
             tokenizer=tokenizer,
             transformer=ZImageTransformer2DModel(

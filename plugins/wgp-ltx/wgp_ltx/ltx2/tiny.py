@@ -30,6 +30,8 @@ from wgp_hookspecs import ModelSpec
 
 from wgp_diffusers.tiny import CHARACTERS, save_tiny_pipeline, seeded_weights
 
+from ..tiny import TINY_VAE_095_STAGES
+
 TEXT_WIDTH = 16
 TEXT_LAYERS = 2
 LATENT_CHANNELS = 8
@@ -66,29 +68,9 @@ def tiny_gemma3(vocab_size: int) -> Gemma3ForConditionalGeneration:
 
 
 def tiny_video_vae() -> AutoencoderKLLTX2Video:
-    """8-wide blocks at the real layout: 4x4 patches, then spatial, temporal and two
-    spatiotemporal 2x stages (32x in space, 8x in time), residual 2x upsamplers."""
-    return AutoencoderKLLTX2Video(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=LATENT_CHANNELS,
-        block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 16, 32),
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1),
-        spatio_temporal_scaling=(True, True, True, True),
-        decoder_spatio_temporal_scaling=(True, True, True),
-        decoder_inject_noise=(False, False, False, False),
-        downsample_type=("spatial", "temporal", "spatiotemporal", "spatiotemporal"),
-        upsample_residual=(True, True, True),
-        upsample_factor=(2, 2, 2),
-        timestep_conditioning=False,
-        patch_size=4,
-        patch_size_t=1,
-        # As the published config states them (four 2x stages would otherwise count as 64x / 16x).
-        spatial_compression_ratio=32,
-        temporal_compression_ratio=8,
-    )
+    """8-wide blocks at the real layout, the 0.9.5 VAE's stages (:data:`TINY_VAE_095_STAGES`:
+    32x in space, 8x in time, residual 2x upsamplers), without timestep conditioning."""
+    return AutoencoderKLLTX2Video(**TINY_VAE_095_STAGES, block_out_channels=(8, 8, 8, 8), timestep_conditioning=False)
 
 
 def tiny_audio_vae() -> AutoencoderKLLTX2Audio:
