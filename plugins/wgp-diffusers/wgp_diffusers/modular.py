@@ -40,7 +40,7 @@ base (:class:`~wgp_diffusers.DiffusersModel`):
 * **levers** reuse :mod:`wgp_diffusers.levers` on the family's :attr:`denoisers` (by default
   ``transformer``): step caches, attention backend, compile, fp8 storage; quantization,
   ``--transformer-file``, calibrated MagCache and ``--offload auto|sequential`` are refused at the
-  door (:func:`check_plan`) until a modular family needs them; a loop that opens no step-cache
+  door (:func:`check_modular_plan`) until a modular family needs them; a loop that opens no step-cache
   context gets one per step (:attr:`ModularDiffusersModel.cache_context`);
 * **loading**: a component the family loads itself is set before the others are loaded
   (:meth:`ModularDiffusersModel.prepare_components`); one that fails is a one-line error;
@@ -76,7 +76,7 @@ from wgp_hookspecs import (
 )
 
 from . import diffusion, levers, sizing
-from .family import DiffusersModel, deferred, define_family
+from .family import DiffusersModel, define_family
 
 #: The index file a saved Modular pipeline writes (a classic ``model_index.json`` loads too).
 MODULAR_INDEX = "modular_model_index.json"
@@ -164,7 +164,7 @@ class ModularDiffusersModel(DiffusersModel):
         The plan is refused before a weight is read (device, dtype, offload, levers); a
         component that fails to load is a one-line error, not diffusers' logged warning.
         """
-        check_plan(spec, plan)
+        levers.check_plan(spec, plan)
         warnings = diffusion.validate_plan(plan, cls.safe_dtypes)
         device = diffusion.resolve_device(plan.device)
         warnings += levers.check_levers(plan, device)
@@ -224,10 +224,11 @@ class ModularDiffusersModel(DiffusersModel):
 # --------------------------------------------------------------------------- registration
 
 
-def check_plan(spec: ModelSpec | None, plan: LoadPlan) -> list[str]:
-    """At the door: :func:`wgp_diffusers.levers.check_plan`, and the levers the modular base
-    does not apply yet are refused (one line each) instead of being silently ignored."""
-    warnings = levers.check_plan(spec, plan)
+def check_modular_plan(spec: ModelSpec | None, plan: LoadPlan) -> None:
+    """The levers the modular base does not apply yet, refused (one line each) instead of being
+    silently ignored; :func:`wgp_diffusers.levers.check_plan` calls it at the door for every model
+    whose spec has the ``modular`` option (each model of :func:`define_modular_family`, and a
+    modular model inside a classic family, such as Wan Animate 2)."""
     for name, (off, flag) in _UNSUPPORTED.items():
         if plan.option(name, off) not in (off, None):
             raise UserError(f"{flag} is not supported yet for Modular-pipeline models ({spec.id if spec else 'this model'})")
@@ -237,14 +238,14 @@ def check_plan(spec: ModelSpec | None, plan: LoadPlan) -> list[str]:
     if levers.uses_calibration(plan):
         raise UserError("calibrated magcache is not supported yet for Modular-pipeline models; "
                         "pass --cache-option mag_ratios=[...] or use another cache")
-    return warnings
 
 
 def define_modular_family(name: str, package: str, models: tuple[ModelSpec, ...], **kwargs: Any) -> ModelFamily:
     """:func:`wgp_diffusers.define_family` for a family on :class:`ModularDiffusersModel`
-    (``PACKAGE.pipeline:load``, ``PACKAGE.tiny:build_tiny``), with the modular plan check."""
-    family = define_family(name, package, models, **kwargs)
-    return dataclasses.replace(family, check_plan=deferred("wgp_diffusers.modular:check_plan"))
+    (``PACKAGE.pipeline:load``, ``PACKAGE.tiny:build_tiny``); each model gets the ``modular``
+    option, so the door applies the modular plan check."""
+    models = tuple(dataclasses.replace(m, options={**m.options, "modular": True}) for m in models)
+    return define_family(name, package, models, **kwargs)
 
 
 # --------------------------------------------------------------------------- weights and loading
@@ -484,7 +485,7 @@ __all__ = [
     "DenoiserView",
     "ModularDiffusersModel",
     "audio_track",
-    "check_plan",
+    "check_modular_plan",
     "define_modular_family",
     "load_modular_pipeline",
     "loop_blocks",

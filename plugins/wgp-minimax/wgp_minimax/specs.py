@@ -68,7 +68,8 @@ MINIMAX_MODELS: tuple[ModelSpec, ...] = (
         ),
         description="MiniMax-H3 video with stereo audio from a prompt, or from a first and/or last frame (t2va, fl2va)",
         weights=REPO,
-        options={"workflows": ("t2va", "fl2va"), "denoiser": "transformer", "size_rule": KEYFRAME_SIZE},
+        options={"workflows": ("t2va", "fl2va"), "denoiser": "transformer", "size_rule": KEYFRAME_SIZE,
+                 "guidance_distilled": True},
     ),
     ModelSpec(
         id="minimax-h3-ref",
@@ -83,7 +84,7 @@ MINIMAX_MODELS: tuple[ModelSpec, ...] = (
         ),
         description="MiniMax-H3 video with stereo audio from reference images and a prompt (ref2va)",
         weights=REPO,
-        options={"workflows": "ref2va", "denoiser": "transformer_ref"},
+        options={"workflows": "ref2va", "denoiser": "transformer_ref", "guidance_distilled": True},
     ),
 )
 

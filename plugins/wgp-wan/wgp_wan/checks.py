@@ -39,6 +39,10 @@ def check(spec: ModelSpec, params: Mapping[str, Any]) -> list[str]:
         return check_vace(params)
     if kind == "animate":
         return check_animate(params)
+    if kind == "animate2":
+        from .animate2 import check as check_animate2
+
+        return check_animate2(spec, params)
     return []
 
 

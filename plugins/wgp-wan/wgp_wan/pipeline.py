@@ -158,6 +158,10 @@ def model_class(spec: ModelSpec) -> type[WanModel]:
         from .animate import AnimateModel
 
         return AnimateModel
+    if kind == "animate2":  # a Modular pipeline (wgp_wan.animate2)
+        from .animate2 import Animate2Model
+
+        return Animate2Model  # type: ignore[return-value]
     return WanModel
 
 

@@ -14,7 +14,10 @@ from typing import Any
 
 from wgp_hookspecs import SEED_PARAM, ModelSpec, Param
 
+from wgp_diffusers.levers import REGISTRY_CACHES, UNREGISTERED_BLOCKS, refusing
 from wgp_diffusers.sizing import SizeRule
+
+from .animate2 import ANIMATE2_SPEC
 
 #: Image models size the video from the start image: its aspect ratio at the default's area, sides
 #: floored to 16 (8x VAE, 2x2 patches), as the diffusers Wan I2V / FLF2V examples do.
@@ -111,6 +114,12 @@ VACE_MEDIA = (
           help="how strongly the control video and reference images steer (VACE context scale)"),
 )
 
+#: WanAnimateTransformer3DModel's blocks are its own WanTransformerBlock class, which diffusers 0.42's
+#: block registry lacks (the Wan 2.1/2.2 one is there): the caches that need it fail at load.
+#: No ``fast`` profile either: TaylorSeer, the fallback, hooks no layer at its defaults here
+#: (its identifiers such as ``^blocks.*attn`` must match whole names, and Wan's are ``attn1``, ``attn2``).
+ANIMATE_REFUSED_CACHES = refusing(REGISTRY_CACHES, UNREGISTERED_BLOCKS)
+
 #: Wan 2.2's wan/configs/wan_animate_14B.py: shift 5.0, 20 steps, guide 1.0 (no CFG), clips of
 #: 77 frames, 30 fps, the default prompt below; generate.py: --refert_num 1 (frames of the
 #: previous clip that condition the next).  The size is the preprocessing's default
@@ -152,6 +161,8 @@ ANIMATE_PARAMS = (
 #:   boundary_ratio  two experts: transformer for t >= ratio * 1000, transformer_2 below
 #:   vae           "2.1" (z_dim 16, 8x) or "2.2" (z_dim 48, residual, 16x)
 #:   size_rule     how an image request is sized from its start image (wgp_diffusers.sizing)
+#:   refused_caches  the step caches it cannot take (wgp_diffusers.levers.check_cache)
+#:   fast_cache    the cache of its ``fast`` profile, None for none (default: wgp_diffusers.fast_profiles' choice)
 WAN_MODELS: tuple[ModelSpec, ...] = (
     _spec(
         "wan2.1-t2v-1.3b",
@@ -252,8 +263,9 @@ WAN_MODELS: tuple[ModelSpec, ...] = (
         "Wan 2.2 Animate, 14B, 720p at 30 fps: a character image moved by pose and face videos, "
         "or put in place of the person of a background video",
         ANIMATE_PARAMS,
-        pipeline="animate", vae="2.1", image_encoder=True,
+        pipeline="animate", vae="2.1", image_encoder=True, refused_caches=ANIMATE_REFUSED_CACHES, fast_cache=None,
     ),
+    ANIMATE2_SPEC,  # Wan 2.2 Animate 2 on the Modular base: wgp_wan.animate2
 )
 
 WAN_MODEL_IDS = tuple(spec.id for spec in WAN_MODELS)

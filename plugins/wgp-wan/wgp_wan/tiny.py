@@ -46,6 +46,17 @@ CLIP_IMAGE_SIZE = 32
 CLIP_PATCH = 4
 #: Tokens per image from the tiny CLIP encoder (patches plus the class token).
 CLIP_TOKENS = (CLIP_IMAGE_SIZE // CLIP_PATCH) ** 2 + 1
+#: The layers every tiny Wan DiT (plain, VACE, Animate) has: two narrow blocks with the real
+#: norms and a rotary table long enough for 32-pixel frames.
+TINY_DIT_LAYERS: dict[str, Any] = dict(
+    text_dim=TEXT_DIM,
+    freq_dim=256,
+    ffn_dim=32,
+    num_layers=2,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    rope_max_seq_len=32,
+)
 
 
 def tiny_vae(version: str) -> AutoencoderKLWan:
@@ -80,13 +91,7 @@ def tiny_transformer(in_channels: int, out_channels: int, image: bool = False, l
         attention_head_dim=head_dim,
         in_channels=in_channels,
         out_channels=out_channels,
-        text_dim=TEXT_DIM,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        **TINY_DIT_LAYERS,
         **extra,
     )
 
@@ -100,13 +105,7 @@ def tiny_vace_transformer() -> WanVACETransformer3DModel:
         attention_head_dim=12,
         in_channels=16,
         out_channels=16,
-        text_dim=TEXT_DIM,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        **TINY_DIT_LAYERS,
         vace_layers=[0, 1],
         vace_in_channels=96,
     )
@@ -127,13 +126,7 @@ def tiny_animate_transformer() -> WanAnimateTransformer3DModel:
         in_channels=36,
         latent_channels=16,
         out_channels=16,
-        text_dim=TEXT_DIM,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
+        **TINY_DIT_LAYERS,
         image_dim=CLIP_HIDDEN,
         added_kv_proj_dim=heads * head_dim,
         motion_encoder_channel_sizes={"4": 8, "8": 8, "16": 8},
@@ -210,4 +203,8 @@ def build_tiny(spec: ModelSpec, folder: str | os.PathLike[str]) -> None:
     The folder loads back through the family's normal ``load`` with
     ``LoadPlan(weights=folder)``.
     """
+    if spec.options.get("pipeline") == "animate2":  # a Modular pipeline: its own builder
+        from .tiny_animate2 import build_tiny as build_animate2
+
+        return build_animate2(spec, folder)
     save_tiny_pipeline(build_tiny_pipeline(spec), folder)
