@@ -37,8 +37,28 @@ def _required_args(model: dict, files: dict[str, str]) -> list[str]:
     return args
 
 
-def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_test_images, wgp_bad_media):
-    files = {**wgp_test_images, "mp4": wgp_bad_media["mp4"], "wav": wgp_bad_media["wav"]}
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory) -> str:
+    """Three seconds of 32x32 video: enough frames for every model that follows a driving video."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("long-video") / "long.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(16))
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(48):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), index * 5, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_test_images, wgp_bad_media, long_video):
+    files = {**wgp_test_images, "mp4": long_video, "wav": wgp_bad_media["wav"]}
     for model in _models(wgp_cli):
         if not any(p["name"] == "seed" for p in model["params"]):
             continue
