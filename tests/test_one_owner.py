@@ -26,45 +26,13 @@ def test_every_seeded_model_advertises_the_host_seed_rule(wgp_cli):
     assert "--seed INTEGER Seed; -1 or omitted picks one" in help_text
 
 
-def _required_args(model: dict, files: dict[str, str]) -> list[str]:
-    """A good file for each input the model requires, given with the parameter's own flag."""
-    by_kind = {"image": files["a"], "mask": files["a"], "video": files["mp4"], "audio": files["wav"], "path": files["a"]}
-    args = []
-    for param in model["params"]:
-        if param.get("required") and param["type"] in by_kind:
-            args += [param.get("flag") or "--set", by_kind[param["type"]] if param.get("flag") else
-                     f"{param['name']}={by_kind[param['type']]}"]
-    return args
-
-
-@pytest.fixture(scope="module")
-def long_video(tmp_path_factory) -> str:
-    """Three seconds of 32x32 video: enough frames for every model that follows a driving video."""
-    from fractions import Fraction
-
-    import av
-    import numpy as np
-
-    path = tmp_path_factory.mktemp("long-video") / "long.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(16))
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for index in range(48):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), index * 5, np.uint8), format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return str(path)
-
-
-def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_test_images, wgp_bad_media, long_video):
-    files = {**wgp_test_images, "mp4": long_video, "wav": wgp_bad_media["wav"]}
+def test_seed_minus_one_picks_a_seed_for_every_family(wgp_cli, wgp_required_inputs):
     for model in _models(wgp_cli):
         if not any(p["name"] == "seed" for p in model["params"]):
             continue
         seeds = set()
         for _ in range(2):
-            result = wgp_cli("run", "-m", model["id"], "-p", "x", "--seed", "-1", *_required_args(model, files), "--dry-run")
+            result = wgp_cli("run", "-m", model["id"], "-p", "x", "--seed", "-1", *wgp_required_inputs(model), "--dry-run")
             assert result.exit_code == 0, (model["id"], result.output)
             seeds.add(json.loads(result.stdout)["params"]["seed"])
         assert all(0 <= s <= MAX_SEED for s in seeds), model["id"]

@@ -148,22 +148,7 @@ def check_unchanged(request: GenerationRequest) -> None:
 
 def _verify_audio(name: str, path: Path, text: str) -> None:
     """An audio stream of which one frame decodes (a video's sound track counts)."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise ParameterError(name, f"{text} is not audio PyAV can read ({_reason(exc).lower()})") from None
-    with container:
-        if not container.streams.audio:
-            what = "it is an image or a video without sound" if container.streams.video else "no streams at all"
-            raise ParameterError(name, f"{text} has no audio stream ({what})")
-        try:
-            frame = next(iter(container.decode(audio=0)), None)
-        except Exception as exc:  # noqa: BLE001 - decoders fed arbitrary bytes raise anything
-            raise ParameterError(name, f"{text} is audio PyAV cannot decode ({_reason(exc).lower()})") from None
-        if frame is None:
-            raise ParameterError(name, f"{text} is audio with no samples")
+    _first_frame(name, path, text, "audio")
 
 
 def _verify_mask(name: str, path: Path, text: str) -> None:
@@ -211,26 +196,40 @@ def _verify_image(name: str, path: Path, text: str) -> None:
 
 def _verify_video(name: str, path: Path, text: str) -> None:
     """A video stream of which one frame decodes, in a container that is not a still image."""
+    format_name = _first_frame(name, path, text, "video")
+    # FFmpeg reads a still image as a one-frame "video" (judged after decoding: a text
+    # file named .png is no image either).
+    if format_name in _IMAGE_DEMUXERS or format_name.endswith("_pipe"):
+        raise ParameterError(name, f"{text} is an image, not a video")
+
+
+#: How each stream kind's errors word the file: what it is not, what has none, what lacks it.
+_STREAM_WORDS = {
+    "video": ("a video", "a video with no frames", "it holds audio only"),
+    "audio": ("audio", "audio with no samples", "it is an image or a video without sound"),
+}
+
+
+def _first_frame(name: str, path: Path, text: str, kind: str) -> str:
+    """Decode the first frame of the file's first ``kind`` stream; returns the container's format name."""
     import av
 
+    noun, empty, other = _STREAM_WORDS[kind]
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise ParameterError(name, f"{text} is not a video PyAV can read ({_reason(exc).lower()})") from None
+        raise ParameterError(name, f"{text} is not {noun} PyAV can read ({_reason(exc).lower()})") from None
     with container:
-        if not container.streams.video:
-            what = "it holds audio only" if container.streams.audio else "no streams at all"
-            raise ParameterError(name, f"{text} has no video stream ({what})")
+        if not getattr(container.streams, kind):
+            what = other if (container.streams.audio or container.streams.video) else "no streams at all"
+            raise ParameterError(name, f"{text} has no {kind} stream ({what})")
         try:
-            frame = next(iter(container.decode(video=0)), None)
+            frame = next(iter(container.decode(**{kind: 0})), None)
         except Exception as exc:  # noqa: BLE001 - decoders fed arbitrary bytes raise anything
-            raise ParameterError(name, f"{text} is not a video PyAV can decode ({_reason(exc).lower()})") from None
+            raise ParameterError(name, f"{text} is not {noun} PyAV can decode ({_reason(exc).lower()})") from None
         if frame is None:
-            raise ParameterError(name, f"{text} is a video with no frames")
-        # FFmpeg reads a still image as a one-frame "video" (judged after decoding: a text
-        # file named .png is no image either).
-        if container.format.name in _IMAGE_DEMUXERS or container.format.name.endswith("_pipe"):
-            raise ParameterError(name, f"{text} is an image, not a video")
+            raise ParameterError(name, f"{text} is {empty}")
+        return str(container.format.name)
 
 
 def _is_video(path: Path) -> bool:

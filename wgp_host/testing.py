@@ -22,6 +22,8 @@ from ``wgp_host.testing`` by tests only; a plugin's own code never imports ``wgp
 - ``wgp_bad_media``: broken media files by kind (empty, text, truncated, random bytes,
   decompression bombs, a video, an image, audio only, a missing path) and two good
   ones (``png``, ``mp4``), as paths, for tests that every media input is refused at the door.
+- ``wgp_required_inputs``: ``wgp_required_inputs(model)``, the arguments that give each input a
+  ``wgp models --json`` entry requires a good file, for tests that run every model.
 
 Helpers for model-family tests: :class:`Recorder` (a ``GenerationContext``
 that keeps its events), :func:`run_wgp` (the real CLI in a subprocess),
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 from wgp_hookspecs import CancelToken, GenerationContext
@@ -230,6 +232,40 @@ def wgp_bad_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     soundfile.write(str(root / "sound.wav"), np.zeros((800, 1), np.float32), 8000)
     out["wav"] = str(root / "sound.wav")
     return out
+
+
+@pytest.fixture(scope="session")
+def wgp_required_inputs(wgp_test_images: dict[str, str], wgp_bad_media: dict[str, str],
+                        tmp_path_factory: pytest.TempPathFactory) -> Callable[[Mapping[str, Any]], list[str]]:
+    """``wgp_required_inputs(model)``, for a ``wgp models --json`` entry: the arguments that give
+    each media input the model requires a good file (an image, a three-second video, a WAV),
+    with the parameter's own flag or ``--set``; for tests that run every model."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    video = tmp_path_factory.mktemp("wgp-inputs") / "long.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(16))
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(48):  # enough frames for a model that follows a driving video
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), index * 5, np.uint8), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    by_kind = {"image": wgp_test_images["a"], "mask": wgp_test_images["a"], "video": str(video),
+               "audio": wgp_bad_media["wav"], "path": wgp_test_images["a"]}
+
+    def arguments(model: Mapping[str, Any]) -> list[str]:
+        args: list[str] = []
+        for param in model["params"]:
+            if param.get("required") and param["type"] in by_kind:
+                path = by_kind[param["type"]]
+                args += [param["flag"], path] if param.get("flag") else ["--set", f"{param['name']}={path}"]
+        return args
+
+    return arguments
 
 
 def assert_one_line_error(result: Any, *needles: str) -> str:

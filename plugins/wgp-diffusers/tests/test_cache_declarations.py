@@ -13,17 +13,6 @@ from wgp_host.testing import assert_one_line_error
 from wgp_hookspecs import ModelSpec, Param, UserError
 
 
-def _required_args(model: dict, files: dict[str, str]) -> list[str]:
-    """A good file for each input the model requires, given with the parameter's own flag."""
-    by_kind = {"image": files["a"], "mask": files["a"], "video": files["mp4"], "audio": files["wav"], "path": files["a"]}
-    args = []
-    for param in model["params"]:
-        if param.get("required") and param["type"] in by_kind:
-            args += [param.get("flag") or "--set", by_kind[param["type"]] if param.get("flag") else
-                     f"{param['name']}={by_kind[param['type']]}"]
-    return args
-
-
 def _spec(id: str, **options: object) -> ModelSpec:
     return ModelSpec(id, frozenset({"text-to-image"}), (Param("prompt", "str", required=True),), options=options)
 
@@ -53,8 +42,7 @@ def test_fast_follows_the_declaration_per_model():
     assert family.models[1].options["refused_caches"]["fbcache"] == "x"
 
 
-def test_fast_profile_runs_at_the_door_on_every_model_that_has_one(wgp_cli, wgp_test_images, wgp_bad_media):
-    files = {**wgp_test_images, "mp4": wgp_bad_media["mp4"], "wav": wgp_bad_media["wav"]}
+def test_fast_profile_runs_at_the_door_on_every_model_that_has_one(wgp_cli, wgp_required_inputs):
     models = json.loads(wgp_cli("models", "--json").output)
     fast = {row["model"]: row["plan"]["cache"] for row in json.loads(wgp_cli("profiles", "--json").output)
             if row["name"] == "fast"}
@@ -68,7 +56,7 @@ def test_fast_profile_runs_at_the_door_on_every_model_that_has_one(wgp_cli, wgp_
     for model in models:
         if model["id"] not in fast:
             continue
-        result = wgp_cli("run", "-m", model["id"], "-p", "x", "--profile", "fast", *_required_args(model, files), "--dry-run")
+        result = wgp_cli("run", "-m", model["id"], "-p", "x", "--profile", "fast", *wgp_required_inputs(model), "--dry-run")
         assert result.exit_code == 0, (model["id"], result.output)
         checked += 1
     assert checked >= 20

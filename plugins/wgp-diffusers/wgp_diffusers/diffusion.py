@@ -350,6 +350,24 @@ def validate_plan(plan: LoadPlan, safe_dtypes: Iterable[str] = ANY_DTYPE) -> lis
     return warnings
 
 
+def group_offload_kwargs(plan: LoadPlan, device: str) -> dict[str, Any]:
+    """diffusers' ``enable_group_offload`` arguments for ``--offload group`` and its options
+    (the same for a whole pipeline and for one component of a modular pipeline)."""
+    import torch
+
+    stream = plan.option("offload_stream")
+    disk = plan.option("offload_disk")
+    return {
+        "onload_device": torch.device(device),
+        "offload_device": torch.device("cpu"),
+        "offload_type": "block_level",
+        "num_blocks_per_group": int(plan.option("offload_blocks", 1)),
+        "use_stream": device.startswith("cuda") if stream is None else bool(stream),
+        "low_cpu_mem_usage": bool(plan.option("offload_low_cpu_memory", False)),
+        "offload_to_disk_path": os.path.expanduser(str(disk)) if disk else None,
+    }
+
+
 def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     """Place a loaded pipeline as ``plan.offload`` says.
 
@@ -367,25 +385,13 @@ def apply_offload(pipe: Any, plan: LoadPlan, device: str) -> None:
     All modes give the same frames as ``none`` (within float determinism of the
     device); :func:`validate_plan` has already refused impossible ones.
     """
-    import torch
-
     offload = str(plan.option("offload", "none")).strip().lower()
     if offload == "none":
         pipe.to(device)
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "group":
-        stream = plan.option("offload_stream")
-        disk = plan.option("offload_disk")
-        pipe.enable_group_offload(
-            onload_device=torch.device(device),
-            offload_device=torch.device("cpu"),
-            offload_type="block_level",
-            num_blocks_per_group=int(plan.option("offload_blocks", 1)),
-            use_stream=device.startswith("cuda") if stream is None else bool(stream),
-            low_cpu_mem_usage=bool(plan.option("offload_low_cpu_memory", False)),
-            offload_to_disk_path=os.path.expanduser(str(disk)) if disk else None,
-        )
+        pipe.enable_group_offload(**group_offload_kwargs(plan, device))
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
     else:  # validate_plan refuses this first; kept for direct callers

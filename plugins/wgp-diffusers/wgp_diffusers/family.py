@@ -278,15 +278,20 @@ class DiffusersModel:
             self._offload_owner = pipe
         return pipe
 
-    def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult:
-        """Run one request; ``context.step`` is called after every denoising step."""
+    def begin(self, request: GenerationRequest, context: GenerationContext) -> tuple[dict[str, Any], int]:
+        """The start of every ``generate`` (classic and modular): the load's warnings reported once,
+        the request over the model's defaults, and the seed."""
         if self.pipe is None:
             raise RuntimeError(f"{self.spec.id} was unloaded")
         for warning in self.warnings:
             context.warn(warning)
         self.warnings.clear()
         params = {**self.spec.defaults(), **{k: v for k, v in request.params.items() if v is not None}}
-        seed = resolve_seed(params.get("seed"))
+        return params, resolve_seed(params.get("seed"))
+
+    def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult:
+        """Run one request; ``context.step`` is called after every denoising step."""
+        params, seed = self.begin(request, context)
         images = diffusion.load_images(params, self.image_arguments, fit=self.crop_images)
         cropped = sizing.crops(params, self.image_arguments) if images and self.crop_images else {}
         pipe = self.pipeline_for(bool(images))

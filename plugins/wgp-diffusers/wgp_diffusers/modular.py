@@ -72,7 +72,6 @@ from wgp_hookspecs import (
     ModelFamily,
     ModelSpec,
     UserError,
-    resolve_seed,
 )
 
 from . import diffusion, levers, sizing
@@ -184,13 +183,7 @@ class ModularDiffusersModel(DiffusersModel):
 
     def generate(self, request: GenerationRequest, context: GenerationContext) -> GenerationResult:
         """Run one request; ``context.step`` is called after every denoising step."""
-        if self.pipe is None:
-            raise RuntimeError(f"{self.spec.id} was unloaded")
-        for warning in self.warnings:
-            context.warn(warning)
-        self.warnings.clear()
-        params = {**self.spec.defaults(), **{k: v for k, v in request.params.items() if v is not None}}
-        seed = resolve_seed(params.get("seed"))
+        params, seed = self.begin(request, context)
         inputs = self.load_inputs(params)
         cropped = sizing.crops(params, self.image_arguments) if inputs and self.crop_images else {}
         pipe = self.pipe
@@ -338,19 +331,9 @@ def place(pipe: Any, plan: LoadPlan, device: str) -> Any:
         pipe._components_manager = manager
         return manager
     if offload == "group":
-        stream = plan.option("offload_stream")
-        disk = plan.option("offload_disk")
         for component in pipe.components.values():
             if callable(getattr(component, "enable_group_offload", None)) and getattr(component, "_supports_group_offloading", True):
-                component.enable_group_offload(
-                    onload_device=torch.device(device),
-                    offload_device=torch.device("cpu"),
-                    offload_type="block_level",
-                    num_blocks_per_group=int(plan.option("offload_blocks", 1)),
-                    use_stream=device.startswith("cuda") if stream is None else bool(stream),
-                    low_cpu_mem_usage=bool(plan.option("offload_low_cpu_memory", False)),
-                    offload_to_disk_path=str(Path(str(disk)).expanduser()) if disk else None,
-                )
+                component.enable_group_offload(**diffusion.group_offload_kwargs(plan, device))
             elif isinstance(component, torch.nn.Module):
                 component.to(device)
         return None
