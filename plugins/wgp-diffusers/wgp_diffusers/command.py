@@ -34,7 +34,7 @@ CALIBRATION_PROMPT = "A cat walks along a sunlit garden wall, the camera slowly 
 def calibrate(host: Host, model_id: str, steps: int | None, prompt: str, seed: int, set_items: tuple[str, ...],
               model_path: str | None, device: str | None, dtype: str | None, config_file: str | None, as_json: bool) -> None:
     """Measure MODEL's MagCache ratios (one plain run) and store them for --cache magcache."""
-    from . import levers
+    from . import calibration
     from .options import OPTION_GROUP
 
     family, spec = host.model(model_id)
@@ -62,10 +62,10 @@ def calibrate(host: Host, model_id: str, steps: int | None, prompt: str, seed: i
 
     model = family.load(spec, plan)
     try:
-        result = levers.calibrate_magcache(model, request, GenerationContext(job="calibrate", cancel=CancelToken(), emit=emit, plan=plan))
+        result = calibration.calibrate_magcache(model, request, GenerationContext(job="calibrate", cancel=CancelToken(), emit=emit, plan=plan))
     finally:
         model.unload()
-    path = levers.save_calibration(
+    path = calibration.save_calibration(
         plan.cache_dir, spec.id, model.weights_revision, total, result["mag_ratios"],
         prompt=request.params["prompt"], seed=request.params.get("seed"), contexts=result["contexts"],
         params={k: request.params[k] for k in ("width", "height", "frames") if k in request.params},

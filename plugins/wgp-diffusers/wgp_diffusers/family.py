@@ -51,7 +51,7 @@ from wgp_hookspecs import (
     resolve_seed,
 )
 
-from . import diffusion, levers, planner, sizing, stepping
+from . import calibration, diffusion, levers, planner, sizing, stepping
 from .dtypes import ANY_DTYPE
 from .options import OPTION_GROUP
 
@@ -108,7 +108,7 @@ class DiffusersModel:
         #: The pipeline of the generation in progress (step caches follow its timestep).
         self.running_pipe: Any = pipe
         self._prompt_cache: collections.OrderedDict[Any, dict[str, Any]] = collections.OrderedDict()
-        #: The step count calibrated MagCache is set up for (see :func:`~wgp_diffusers.levers.apply_calibrated_magcache`).
+        #: The step count calibrated MagCache is set up for (see :func:`~wgp_diffusers.calibration.apply_calibrated_magcache`).
         self.magcache_steps: int | None = None
 
     # ----------------------------------------------------------------- family hooks
@@ -217,7 +217,7 @@ class DiffusersModel:
         dtypes = diffusion.component_dtypes(dtype, cls.float32_components)
         pipeline_class = cls.pipeline_class(spec)
         if levers.uses_calibration(plan):  # the ratios belong to these exact weights
-            levers.check_calibration(plan, spec.id, diffusion.weights_revision(location), pipeline_class.load_config(location))
+            calibration.check_calibration(plan, spec.id, diffusion.weights_revision(location), pipeline_class.load_config(location))
         quantization = levers.quantization_config(plan, pipeline_class, location, cls.text_encoders)
         extra = {"quantization_config": quantization} if quantization is not None else {}
         transformer = levers.load_transformer_file(plan, pipeline_class, location, dtype)
@@ -296,7 +296,7 @@ class DiffusersModel:
         cropped = sizing.crops(params, self.image_arguments) if images and self.crop_images else {}
         pipe = self.pipeline_for(bool(images))
         self.running_pipe = pipe
-        interpolated = levers.apply_calibrated_magcache(self, int(params["steps"]))
+        interpolated = calibration.apply_calibrated_magcache(self, int(params["steps"]))
         if interpolated:
             context.warn(interpolated)
         levers.reset_caches(pipe)
