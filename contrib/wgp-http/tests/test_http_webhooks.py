@@ -80,3 +80,18 @@ def test_a_hanging_webhook_never_blocks_the_worker(api: Api, client: httpx.Clien
     wait_for("the next job", lambda: client.get(f"/v1/jobs/{nxt['id']}").json()["state"] == "finished", timeout=15)
     assert not receiver.release.is_set()
     assert client.get(f"/v1/jobs/{hung['id']}").json()["state"] == "finished"
+
+
+def test_a_job_cancelled_before_it_ran_still_calls_its_webhook(api: Api, client: httpx.Client) -> None:
+    receiver = Receiver()
+    try:
+        assert client.post("/v1/queue/pause").status_code == 200  # keeps the job from the worker
+        job = client.post("/v1/jobs", json={**JOB, "webhook": receiver.url + "/cancelled"}).json()
+        assert client.post(f"/v1/jobs/{job['id']}/cancel").json()["cancel"] == "cancelled"
+        (call,) = wait_for("the cancel webhook", lambda: receiver.calls, timeout=15)
+        event = json.loads(call["body"])
+        assert (event["event"], event["job"]) == ("job.cancelled", job["id"])
+        assert call["headers"]["X-Wgp-Signature"] == sign(secret(api.service.state_dir), call["body"])
+    finally:
+        client.post("/v1/queue/resume")
+        receiver.close()

@@ -16,9 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
-from wgp_hookspecs import ENDED_STATES, Host, JobOptions, ParameterError, UserError
+from wgp_hookspecs import ENDED_STATES, Host, JobOptions, ParameterError, ProgressEvent, SinkOptions, UserError
 
 from .store import HttpStore
+from .webhooks import WebhookSink
 
 #: Top-level fields of a job request, with the JSON type each must have.
 REQUEST_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -60,6 +61,7 @@ class JobService:
         self._local = threading.local()
         self._backends: list[Any] = []
         self._backends_lock = threading.Lock()
+        self._webhook_sink: WebhookSink | None = None
 
     def backend(self) -> Any:
         backend = getattr(self._local, "backend", None)
@@ -210,7 +212,16 @@ class JobService:
             raise ApiError(404, f"no job {job_id!r} in the queue", "id")
         if not changed:
             raise ApiError(409, f"job {job_id} is already {state}", "id")
+        if state == "cancelled":
+            # It never reaches a worker, whose webhook sink would call the job's URL: call it here.
+            self._webhooks().emit(ProgressEvent("job.cancelled", job=job_id, fields={"reason": "cancelled before it ran"}))
         return {**self.job(job_id), "cancel": state}
+
+    def _webhooks(self) -> WebhookSink:
+        with self._backends_lock:
+            if self._webhook_sink is None:
+                self._webhook_sink = WebhookSink(SinkOptions(extra={"state_dir": str(self.state_dir)}))
+            return self._webhook_sink
 
     def events(self, job_id: str, after: int = 0) -> tuple[list[dict[str, Any]], bool]:
         """The job's events after sequence number ``after`` (observing the record first), and
@@ -254,6 +265,8 @@ class JobService:
                 backend.close()
             except Exception:  # noqa: BLE001 - a connection of another thread: best effort at shutdown
                 pass
+        if self._webhook_sink is not None:
+            self._webhook_sink.close()
         self.store.close()
 
 

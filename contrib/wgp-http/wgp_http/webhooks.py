@@ -12,7 +12,8 @@ POSTs to that URL on ``job.finished``, ``job.failed`` and ``job.cancelled``:
 
 Deliveries run on one background thread with a bounded queue: the worker hands the event over
 and goes on; a URL that hangs or keeps failing costs that thread's time, never the worker's.
-A job cancelled while it waited never reaches a worker, so no worker calls its webhook.
+A job cancelled while it waited never reaches a worker: ``POST /v1/jobs/{id}/cancel`` calls its
+webhook itself, from the server (a ``wgp queue cancel`` on the command line does not).
 """
 
 from __future__ import annotations
