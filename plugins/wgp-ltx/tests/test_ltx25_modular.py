@@ -17,7 +17,7 @@ from wgp_hookspecs import GenerationRequest, JobCancelled
 from wgp_ltx.ltx25.specs import LTX25_MODELS
 from wgp_ltx.plugin import LTX25_FAMILY
 
-from wgp_host.testing import Recorder
+from wgp_host.testing import Recorder, assert_refused_at_the_door
 
 SPEC = LTX25_MODELS[0]
 PARAMS = {**SPEC.defaults(), "prompt": "a red fox barks in the snow", "width": 64, "height": 64, "frames": 9,
@@ -93,3 +93,28 @@ def test_cli_writes_an_mp4_with_its_sound(wgp_cli, folder, tmp_path):
     with av.open(str(video)) as container:
         (audio,) = container.streams.audio
         assert audio.rate == 24000 and container.streams.video[0].frames == 9
+
+
+@pytest.mark.parametrize("bad, needle", [("zero", "is empty (0 bytes)"), ("text", "is not an image"),
+                                         ("mp4", "is a video, not an image"), ("missing", "file not found")])
+def test_a_broken_start_image_is_refused_at_the_door(wgp_cli, folder, wgp_bad_media, tmp_path, bad, needle):
+    assert_refused_at_the_door(wgp_cli, tmp_path / "out", "-m", "ltx-2.5", "--model-path", folder, "-p", "a fox",
+                               "--image-start", wgp_bad_media[bad], needles=("--image-start", needle))
+
+
+def test_cancel_mid_run_through_the_queue_writes_nothing(folder, wgp_queue, tmp_path):
+    out = tmp_path / "out"
+    outcome = wgp_queue.run_cancelled_at(
+        1, model="ltx-2.5", model_path=folder, output_dir=str(out), writers=("video",),
+        params={"prompt": "a fox", "steps": 3, "width": 64, "height": 64, "frames": 9, "max_sequence_length": 64})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_fast_profile_lever_runs(folder):
+    (fast,) = [p for p in LTX25_FAMILY.profiles if p.name == "fast"]
+    model = load_tiny(LTX25_FAMILY, SPEC, folder, **fast.plan)
+    recorder = Recorder()
+    result = model.generate(GenerationRequest(SPEC.id, {**PARAMS, "steps": 3}), recorder.context)
+    assert model.load_report["cache"] == fast.plan["cache"] == "taylorseer"
+    assert result.video.shape == (9, 64, 64, 3) and recorder.steps()[-1] == (3, 3)

@@ -102,6 +102,15 @@ def test_cancel_mid_run_stops_before_decoding(wgp_tiny_model):
     assert recorder.steps() == [(1, 3)] and decoded == []
 
 
+def test_cancel_mid_run_through_the_queue_writes_nothing(wgp_tiny_model, wgp_queue, tmp_path):
+    out = tmp_path / "out"
+    outcome = wgp_queue.run_cancelled_at(
+        1, model="ltx-2", model_path=wgp_tiny_model("ltx-2"), output_dir=str(out), writers=("video", "audio"),
+        params={"prompt": "a fox", "steps": 3, "width": 64, "height": 64, "frames": 9})
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
+    assert not out.exists() or not any(out.iterdir())  # neither the video nor its sound
+
+
 @pytest.mark.parametrize("plan", [{"cache": "taylorseer"}, {"storage_dtype": "fp8"}])
 def test_a_step_cache_and_fp8_storage_run(plan, wgp_tiny_model):
     model = load("ltx-2.3", wgp_tiny_model("ltx-2.3"), **plan)

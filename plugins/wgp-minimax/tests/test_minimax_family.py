@@ -99,6 +99,14 @@ def test_cancel_stops_at_the_next_step_and_decodes_nothing(model):
     assert recorder.steps() == [(1, 2)] and decoded == []
 
 
+def test_cancel_mid_run_through_the_queue_writes_nothing(folder, wgp_queue, tmp_path):
+    out = tmp_path / "out"
+    outcome = wgp_queue.run_cancelled_at(1, model=T2VA, model_path=folder, output_dir=str(out), writers=("video", "audio"),
+                                         params=request_params(T2VA))
+    assert outcome.state == "cancelled" and wgp_queue.steps() == [1]
+    assert not out.exists() or not any(out.iterdir())  # neither the video nor its sound
+
+
 def test_a_step_cache_runs_on_the_transformer(folder, model, direct_pipe):
     # TaylorSeer: of diffusers' caches, the ones keyed to registered block classes (fbcache,
     # seacache, magcache) do not know MiniMax-H3's blocks (refused at the door, see test_minimax_cli).
