@@ -130,3 +130,31 @@ def test_an_audio_input_becomes_the_sound_of_the_video(wgp_cli, sounds, wgp_bad_
     for bad, needle in (("png", "has no audio stream"), ("mp4", "has no audio stream"), ("zero", "is empty (0 bytes)")):
         assert_one_line_error(wgp_cli("queue", "add", *QUICK, "--audio", wgp_bad_media[bad]), "--audio", needle)
     assert json.loads(wgp_cli("queue", "list", "--json").stdout) == []
+
+
+def test_queue_clear_removes_the_stored_inputs_no_job_reads(wgp_cli, wgp_env, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import wgp_host.inputs
+
+    monkeypatch.setattr(wgp_host.inputs, "PRUNE_GRACE_S", -1.0)  # no queue add runs beside this test
+    kept, dropped = tmp_path / "kept.png", tmp_path / "dropped.png"
+    for shade, path in enumerate((kept, dropped)):
+        Image.new("RGB", (8, 8), (shade, 9, 9)).save(path)
+    stored = {p.name: sha(str(p)) for p in (kept, dropped)}
+    store = Path(wgp_env) / "state" / "inputs"
+
+    def copies() -> set[str]:
+        return {p.stem for p in store.rglob("*.png")}
+
+    wgp_cli("queue", "add", *QUICK, "--image-start", str(kept))
+    assert copies() == {stored["kept.png"]}
+    assert wgp_cli("queue", "clear").stdout.strip() == "cleared 1 queued job, removed 1 stored input file"
+    assert copies() == set()
+    wgp_cli("queue", "add", *QUICK, "--image-start", str(kept))
+    job = json.loads(wgp_cli("queue", "add", *QUICK, "--image-start", str(dropped), "--json").stdout)["id"]
+    assert wgp_cli("queue", "cancel", job).exit_code == 0  # cancelled jobs stay in the queue: their copy stays
+    assert copies() == set(stored.values())
+    # The queued job goes, and its copy; the cancelled job stays, and so does the copy it reads.
+    assert wgp_cli("queue", "clear").stdout.strip() == "cleared 1 queued job, removed 1 stored input file"
+    assert copies() == {stored["dropped.png"]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wgp_hookspecs import MEDIA_TYPES, ParameterError, UserError
@@ -130,6 +131,29 @@ def _store(store: Path, info: dict[str, Any]) -> dict[str, Any]:
         target.unlink(missing_ok=True)
         raise UserError(f"{source} changed while the job was being queued; queue it again")
     return {**info, "path": str(target), "source": info.get("source", str(source))}
+
+
+#: A stored input younger than this is never pruned: a ``queue add`` may have copied it and
+#: not yet added its job.
+PRUNE_GRACE_S = 600.0
+
+
+def prune_inputs(state_dir: str | os.PathLike[str], jobs: Iterable[Mapping[str, Any]], grace_s: float | None = None) -> int:
+    """Remove the stored input files that none of ``jobs`` (every job the queue still holds,
+    as dicts) reads; returns how many went."""
+    import time
+
+    keep = set()
+    for job in jobs:
+        for info in ((job.get("request") or {}).get("inputs") or {}).values():
+            keep.update(item.get("sha256") for item in (info if isinstance(info, list) else [info]))
+    grace = PRUNE_GRACE_S if grace_s is None else grace_s
+    removed, now = 0, time.time()
+    for path in (Path(state_dir) / STORE_DIR).glob("*/*"):
+        if path.name.split(".", 1)[0] not in keep and now - path.stat().st_mtime > grace:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def check_unchanged(request: GenerationRequest) -> None:

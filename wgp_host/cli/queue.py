@@ -461,18 +461,20 @@ def retry(job_id: str, config_file: str | None) -> None:
 @queue.command("clear")
 @CONFIG_OPTION
 def clear(config_file: str | None) -> None:
-    """Remove every queued job and every interrupted one awaiting its retry (running and finished jobs stay)."""
+    """Remove every queued job and every interrupted one awaiting its retry (running and finished jobs stay),
+    and the stored input files no remaining job reads."""
+    from ..inputs import prune_inputs
+
     runtime = _runtime(config_file)
     reply = _worker(runtime, "clear")
-    if reply is not None:
-        count = int(reply["cleared"])
-    else:
-        backend = open_backend(runtime)
-        try:
-            count = backend.clear()
-        finally:
-            backend.close()
-    click.echo(f"cleared {count} queued job{'s' if count != 1 else ''}")
+    backend = open_backend(runtime)
+    try:
+        count = int(reply["cleared"]) if reply is not None else backend.clear()
+        pruned = prune_inputs(runtime.state_dir, [row.get("job") or {} for row in backend.rows()])
+    finally:
+        backend.close()
+    click.echo(f"cleared {count} queued job{'s' if count != 1 else ''}"
+               + (f", removed {pruned} stored input file{'s' if pruned != 1 else ''}" if pruned else ""))
 
 
 # --------------------------------------------------------------------------- work
