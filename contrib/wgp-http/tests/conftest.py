@@ -87,6 +87,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         (home / "wgp_config.json").write_text(json.dumps({"progress_sinks": ["webhook"]}))
         mp.setenv("WGP_WEBHOOK_BACKOFF_S", "0.05")
         service = JobService(PluginFacingHost())
+        service.watch()  # as `wgp serve` does
         token_file = ensure_token(service.state_dir)
         tokens = TokenFile(token_file)
         server = ServerThread(create_app(service, tokens.get, MAX_BODY)).start()

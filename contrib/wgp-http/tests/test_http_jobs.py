@@ -59,6 +59,14 @@ def test_submit_follow_download(client: httpx.Client) -> None:
     assert missing.status_code == 404 and missing.json()["field"] == "n"
 
 
+def test_a_job_nobody_followed_still_has_its_steps_from_the_start(api: Api, client: httpx.Client) -> None:
+    job = client.post("/v1/jobs", json={**IMAGE, "params": {**IMAGE["params"], "steps": 4, "step_seconds": 0.3}}).json()
+    # Waited for in the queue itself: no API request looks at the job while it runs.
+    wait_for("the job to finish", lambda: (api.service.backend().get(job["id"]) or {}).state == "finished", timeout=30)
+    steps = [e["data"]["step"] for e in follow(client, job["id"]) if e["event"] == "step"]
+    assert steps == [1, 2, 3, 4]
+
+
 def test_cancel_a_running_job(client: httpx.Client) -> None:
     job = client.post("/v1/jobs", json={"model": "echo-image", "params": {
         "prompt": "slow", "width": 8, "height": 8, "steps": 200, "step_seconds": 0.05}}).json()

@@ -41,6 +41,7 @@ def serve(host: Any, bind_host: str, port: int, allow_remote: bool, token_file: 
     if not tokens.get():
         raise UserError(f"the token file {path} is empty")
     service.models()  # plugins and config loaded now, not by the first request's threads at once
+    service.watch()
     sock = bind(bind_host, port)
     actual = sock.getsockname()[1]
     if not is_loopback(bind_host):

@@ -93,6 +93,7 @@ def mcp_command(host: Any, config_file: str | None) -> None:
 
     service = JobService(host, config_file)
     service.models()  # plugins loaded before the first request
+    service.watch()
     try:
         build_server(service).run(transport="stdio")
     finally:

@@ -37,6 +37,10 @@ REQUEST_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+#: How often :meth:`JobService.watch` looks at the running jobs (a step of a tiny model takes longer).
+WATCH_S = 0.1
+
+
 class ApiError(Exception):
     """A request the API refuses: HTTP ``status``, one-line ``message``, the ``field`` it is about."""
 
@@ -62,6 +66,8 @@ class JobService:
         self._backends: list[Any] = []
         self._backends_lock = threading.Lock()
         self._webhook_sink: WebhookSink | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop_watching = threading.Event()
 
     def backend(self) -> Any:
         backend = getattr(self._local, "backend", None)
@@ -257,7 +263,28 @@ class JobService:
         backend.set_flag("paused", "1" if paused else None)
         return {**self.queue_status(), "changed": was != paused}
 
+    def watch(self, interval: float = WATCH_S) -> None:
+        """Observe every running job every ``interval`` seconds from a thread of its own, so the
+        event log holds a job's steps even when no client followed it while it ran."""
+        if self._watcher is not None:
+            return
+        stop = self._stop_watching
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    for row in self.backend().rows(("running",)):
+                        self.store.observe(row)
+                except Exception:  # noqa: BLE001 - a busy database this round: the next one catches up
+                    continue
+
+        self._watcher = threading.Thread(target=loop, name="wgp-http-watch", daemon=True)
+        self._watcher.start()
+
     def close(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
         with self._backends_lock:
             backends, self._backends = self._backends, []
         for backend in backends:

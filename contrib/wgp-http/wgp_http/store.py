@@ -161,8 +161,11 @@ def _derive(record: Mapping[str, Any], seen: tuple[str, int, int | None, int] | 
         out.append(_event("job.started", job_id, record.get("started"), attempt=attempts))
         old_step, old_artifacts = None, 0
     step = progress.get("step")
-    if state == "running" and step is not None and step != old_step:
-        out.append(_event("step", job_id, None, step=step, total=progress.get("total")))
+    if (state == "running" or state in ENDED_STATES) and isinstance(step, int) and step >= 1 and step != old_step:
+        # Steps are counted from 1 (0 is "started, no step yet"); every step since the last look
+        # happened, so each gets its event, the last ones too when the job ended in between.
+        first = old_step + 1 if isinstance(old_step, int) and 0 <= old_step < step else step
+        out += [_event("step", job_id, None, step=n, total=progress.get("total")) for n in range(first, step + 1)]
     artifacts = _artifacts(record)
     for index, item in enumerate(artifacts[old_artifacts:], start=old_artifacts):
         # The file's name, not its path on the server (as GET /v1/jobs/{id}/artifacts).
