@@ -220,7 +220,8 @@ class JobService:
             raise ApiError(409, f"job {job_id} is already {state}", "id")
         if state == "cancelled":
             # It never reaches a worker, whose webhook sink would call the job's URL: call it here.
-            self._webhooks().emit(ProgressEvent("job.cancelled", job=job_id, fields={"reason": "cancelled before it ran"}))
+            event = ProgressEvent("job.cancelled", job=job_id, fields={"reason": "cancelled before it ran"})
+            self._webhooks().emit(event)
         return {**self.job(job_id), "cancel": state}
 
     def _webhooks(self) -> WebhookSink:
