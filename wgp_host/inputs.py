@@ -175,16 +175,21 @@ def _verify_audio(name: str, path: Path, text: str) -> None:
     _first_frame(name, path, text, "audio")
 
 
+class _NotAnImage(ParameterError):
+    """Pillow does not know the file; ``is_video`` says whether PyAV decodes a video stream from it."""
+
+    def __init__(self, param: str, rule: str, is_video: bool) -> None:
+        super().__init__(param, rule)
+        self.is_video = is_video
+
+
 def _verify_mask(name: str, path: Path, text: str) -> None:
     """A mask is a still image or a video (one frame per output frame)."""
     try:
         _verify_image(name, path, text)
-    except ParameterError as exc:
-        if exc.rule.endswith("is a video, not an image"):
-            return  # _verify_image found a decodable video stream
-        if "unknown format" in exc.rule:
+    except _NotAnImage as exc:
+        if not exc.is_video:  # a video was verified by _verify_image's probe
             raise ParameterError(name, f"{text} is neither an image nor a video") from None
-        raise
 
 
 def _verify_image(name: str, path: Path, text: str) -> None:
@@ -210,8 +215,9 @@ def _verify_image(name: str, path: Path, text: str) -> None:
         raise ParameterError(name, f"{text} is too large to decode safely (over Pillow's limit of {limit} pixels, "
                                    "its decompression-bomb guard); scale it down") from None
     except UnidentifiedImageError:
-        what = "a video, not an image" if _is_video(path) else "not an image Pillow can read (unknown format)"
-        raise ParameterError(name, f"{text} is {what}") from None
+        video = _is_video(path)
+        what = "a video, not an image" if video else "not an image Pillow can read (unknown format)"
+        raise _NotAnImage(name, f"{text} is {what}", video) from None
     except Exception as exc:  # noqa: BLE001 - decoders fed arbitrary bytes raise anything (SyntaxError: "broken PNG file")
         raise ParameterError(name, f"{text} is a damaged image ({_reason(exc).lower()})") from None
     if 0 in size:
