@@ -95,7 +95,6 @@ class PluginFacingHost(Host):
     ) -> tuple[str, list[str]]:
         from dataclasses import replace
 
-        from .cli.queue import open_backend
         from .submit import build_job, enqueue
 
         _check_priority(priority)
@@ -103,11 +102,8 @@ class PluginFacingHost(Host):
         job, warnings = build_job(self._plugins(), runtime, options)
         if job_id is not None:
             job = replace(job, id=str(job_id))
-        backend = open_backend(runtime)
-        try:
-            return enqueue(backend, runtime, job, int(priority)), warnings
-        finally:
-            backend.close()
+        (queued,) = enqueue(runtime, [job], priority)
+        return queued, warnings
 
     def queue_batch(
         self,
@@ -121,7 +117,6 @@ class PluginFacingHost(Host):
         from dataclasses import replace
 
         from .batch import build_batch
-        from .cli.queue import open_backend
         from .submit import enqueue
 
         _check_priority(priority)
@@ -129,11 +124,7 @@ class PluginFacingHost(Host):
         batch, jobs, warnings = build_batch(self._plugins(), runtime, options, tuple(sweeps))
         if batch_id is not None:
             batch, jobs = str(batch_id), [replace(job, batch=str(batch_id)) for job in jobs]
-        backend = open_backend(runtime)
-        try:
-            return batch, [enqueue(backend, runtime, job, int(priority)) for job in jobs], warnings
-        finally:
-            backend.close()
+        return batch, enqueue(runtime, jobs, priority), warnings
 
     def batch_status(self, batch_id: str, *, config_file: str | None = None) -> dict[str, Any] | None:
         from .batch import batch_rows, rollup

@@ -318,9 +318,16 @@ def make_channel(
     return ProgressChannel(sinks)
 
 
-def enqueue(backend: Any, runtime: Runtime, job: Job, priority: int) -> str:
-    """Add a built job to a persistent queue, its input files stored first (a queued job
-    must not depend on the user keeping them); returns the job id."""
+def enqueue(runtime: Runtime, jobs: list[Job], priority: int, backend: Any = None) -> list[str]:
+    """Add built jobs to the persistent queue, in order, each one's input files stored first (a
+    queued job must not depend on the user keeping them); returns their ids.  ``backend`` is an
+    open one to use (left open); by default the configured backend is opened and closed here."""
+    from .cli.queue import open_backend
     from .inputs import stash_inputs
 
-    return backend.add(stash_inputs(job, runtime.state_dir).to_dict(), priority)
+    target = backend if backend is not None else open_backend(runtime)
+    try:
+        return [target.add(stash_inputs(job, runtime.state_dir).to_dict(), int(priority)) for job in jobs]
+    finally:
+        if backend is None:
+            target.close()

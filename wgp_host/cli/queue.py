@@ -114,11 +114,7 @@ def add(priority: int, as_json: bool, sweeps: tuple[str, ...], requests_file: st
     job, warnings = build_job(get_host(), runtime, opts)
     for warning in warnings:
         print(f"wgp: warning: {warning}", file=sys.stderr)
-    backend = open_backend(runtime)
-    try:
-        job_id = enqueue(backend, runtime, job, priority)
-    finally:
-        backend.close()
+    (job_id,) = enqueue(runtime, [job], priority)
     if as_json:
         click.echo(json.dumps({"id": job_id, "state": "queued", "priority": priority, "model": job.request.model, "warnings": warnings}))
     else:
@@ -135,11 +131,7 @@ def _add_batch(runtime: Any, opts: Any, sweeps: tuple[str, ...], requests_file: 
     batch, jobs, warnings = build_batch(get_host(), runtime, opts, sweeps, requests_file)
     for warning in warnings:
         print(f"wgp: warning: {warning}", file=sys.stderr)
-    backend = open_backend(runtime)
-    try:
-        ids = [enqueue(backend, runtime, job, priority) for job in jobs]
-    finally:
-        backend.close()
+    ids = enqueue(runtime, jobs, priority)
     _report_batch(batch, ids, priority, warnings, as_json, "queued", "")
 
 
@@ -161,7 +153,7 @@ def import_queue(file: str, priority: int, as_json: bool, config_file: str | Non
         batch, jobs, warnings = read_wangp_queue(get_host(), runtime, file)
         for warning in warnings:
             print(f"wgp: warning: {warning}", file=sys.stderr)
-        ids = [enqueue(backend, runtime, job, priority) for job in jobs]
+        ids = enqueue(runtime, jobs, priority, backend)
     finally:
         backend.close()
     _report_batch(batch, ids, priority, warnings, as_json, "imported", f" from {file}")
